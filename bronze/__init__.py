@@ -1,0 +1,1 @@
+"""Bronze layer: landing files -> `bronze.events_raw`, every line exactly as received."""

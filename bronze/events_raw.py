@@ -1,0 +1,180 @@
+"""`bronze.events_raw`: every landed line exactly as received, plus ingestion lineage.
+
+Append-only Delta (`delta.appendOnly=true`, created by DDL so NOT NULL holds), partitioned by
+ingest date. The stream reads the landing folder as text split on `\\n` only, so a line's bytes
+(including a trailing `\\r`) are kept; lines that are not valid UTF-8 keep their original bytes in
+`raw_bytes`, because a string column cannot hold them faithfully. Exactly-once: each micro-batch is
+one Delta commit tagged with `txnAppId` (derived from the checkpoint's query id) and
+`txnVersion` = batch id, so a batch replayed after a crash is skipped by Delta itself.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, functions as F
+
+from pipelines import storage
+from pipelines.catalog import delta_table_exists, table_path
+from pipelines.config import Config, join_path
+from pipelines.errors import PipelineError
+from pipelines.runs import commit_metadata
+
+log = logging.getLogger(__name__)
+
+SCHEMA, TABLE = "bronze", "events_raw"
+STREAM_NAME = "bronze_events_raw"
+
+BRONZE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("raw", "STRING NOT NULL",
+     "the line as received; for a line that is not valid UTF-8, its repaired text (see raw_bytes)"),
+    ("raw_bytes", "BINARY", "original bytes of the line, set only when it is not valid UTF-8"),
+    ("_bronze_id", "STRING NOT NULL", "unique, stable id of this Bronze row: <stream>-<batch>-<row>"),
+    ("_source", "STRING NOT NULL", "file the line came from"),
+    ("_source_modified_at", "TIMESTAMP", "modification time of that file"),
+    ("_ingested_at", "TIMESTAMP NOT NULL", "when the micro-batch that landed the row ran (UTC)"),
+    ("_ingest_batch_id", "BIGINT NOT NULL", "streaming micro-batch id"),
+    ("_ingest_run_id", "STRING NOT NULL", "pipeline run that ingested the row"),
+    ("_ingest_date", "DATE NOT NULL", "UTC date of _ingested_at; partition column"),
+)
+
+
+def path(config: Config) -> str:
+    return table_path(config, SCHEMA, TABLE)
+
+
+def create_table(spark: Any, config: Config) -> str:
+    """Create the table by DDL if it does not exist (idempotent); returns its location."""
+    location = path(config)
+    if delta_table_exists(spark, location):
+        return location
+    columns = ",\n  ".join(
+        f"{name} {ddl_type} COMMENT '{comment}'" for name, ddl_type, comment in BRONZE_COLUMNS
+    )
+    spark.sql(
+        f"""CREATE TABLE IF NOT EXISTS delta.`{location}` (
+  {columns}
+) USING delta
+PARTITIONED BY (_ingest_date)
+COMMENT 'Raw marketing events exactly as received (append-only)'
+TBLPROPERTIES (
+  'delta.appendOnly' = 'true',
+  'medallion.layer' = 'bronze',
+  'medallion.contract' = 'events-v1'
+)"""
+    )
+    return location
+
+
+def to_bronze_rows(lines: DataFrame, *, stream_id: str, batch_id: int, run_id: str) -> DataFrame:
+    """Pure transform: text-source rows (`value`, `file_path`, `file_modification_time`) -> Bronze rows.
+
+    `_bronze_id` combines the stream (checkpoint) id, the batch id and Spark's
+    monotonically_increasing_id, which is unique within a batch and deterministic when the batch is
+    replayed over the same files, so the ids are unique across the table and stable.
+    """
+    valid = F.is_valid_utf8("value")
+    ingested_at = F.current_timestamp()
+    return lines.select(
+        F.make_valid_utf8("value").alias("raw"),
+        F.when(~valid, F.col("value").cast("binary")).alias("raw_bytes"),
+        _bronze_id(stream_id, batch_id).alias("_bronze_id"),
+        F.col("file_path").alias("_source"),
+        F.col("file_modification_time").alias("_source_modified_at"),
+        ingested_at.alias("_ingested_at"),
+        F.lit(batch_id).cast("bigint").alias("_ingest_batch_id"),
+        F.lit(run_id).alias("_ingest_run_id"),
+        F.to_date(ingested_at).alias("_ingest_date"),
+    )
+
+
+def _bronze_id(stream_id: str, batch_id: int) -> Column:
+    return F.concat_ws(
+        "-", F.lit(stream_id), F.lit(f"{batch_id:08d}"),
+        F.lpad(F.hex(F.monotonically_increasing_id()), 12, "0"),
+    )
+
+
+def read_landing(spark: Any, config: Config) -> DataFrame:
+    """The landing folder as a stream of lines, in bounded micro-batches."""
+    storage.mkdirs(spark, config.landing)
+    reader = (
+        spark.readStream.format("text")
+        .option("lineSep", "\n")
+        .option("pathGlobFilter", config.ingest.file_pattern)
+        .option("maxFilesPerTrigger", config.ingest.max_files_per_trigger)
+    )
+    if config.ingest.max_bytes_per_trigger:
+        reader = reader.option("maxBytesPerTrigger", config.ingest.max_bytes_per_trigger)
+    return reader.load(config.landing).select(
+        "value", "_metadata.file_path", "_metadata.file_modification_time"
+    )
+
+
+class BronzeBatchWriter:
+    """foreachBatch sink: one idempotent Delta append per micro-batch."""
+
+    def __init__(self, config: Config, run_id: str) -> None:
+        self.config = config
+        self.run_id = run_id
+        self.location = path(config)
+        self.checkpoint = config.checkpoint(STREAM_NAME)
+        self._stream_id: str | None = None
+
+    def stream_id(self, spark: Any) -> str:
+        """The streaming query id Spark stored in the checkpoint (stable across restarts)."""
+        if self._stream_id is None:
+            text = storage.read_text(spark, join_path(self.checkpoint, "metadata"))
+            if not text:
+                raise PipelineError("CHECKPOINT_MISMATCH",
+                                    {"detail": f"no query metadata in checkpoint {self.checkpoint}"})
+            self._stream_id = json.loads(text.splitlines()[0])["id"]
+        return self._stream_id
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        spark = batch.sparkSession
+        stream_id = self.stream_id(spark)
+        rows = to_bronze_rows(batch, stream_id=stream_id[:8], batch_id=batch_id, run_id=self.run_id)
+        (
+            rows.write.format("delta").mode("append")
+            .option("txnAppId", f"medallion-bronze-{stream_id}")
+            .option("txnVersion", batch_id)
+            .option("userMetadata", commit_metadata(self.run_id, "bronze", batch_id=batch_id))
+            .save(self.location)
+        )
+
+
+def guard_new_checkpoint(spark: Any, config: Config) -> None:
+    """Refuse to start a fresh checkpoint against a Bronze table that already has rows.
+
+    A new checkpoint re-reads every landing file, which would append every line a second time.
+    """
+    checkpoint = config.checkpoint(STREAM_NAME)
+    if storage.exists(spark, join_path(checkpoint, "metadata")):
+        return
+    if spark.read.format("delta").load(path(config)).limit(1).count():
+        raise PipelineError("CHECKPOINT_MISMATCH", {"detail": (
+            f"the Bronze table at {path(config)} already has rows but the checkpoint "
+            f"{checkpoint} is new or missing; ingesting again would duplicate every landed line. "
+            "Restore the checkpoint, or move the table aside to rebuild Bronze from landing."
+        )})
+
+
+def start_ingest(spark: Any, config: Config, run_id: str, *, continuous: bool):
+    """Start the landing -> Bronze stream; the caller awaits or stops the returned query."""
+    create_table(spark, config)
+    guard_new_checkpoint(spark, config)
+    writer = (
+        read_landing(spark, config).writeStream.queryName(STREAM_NAME)
+        .foreachBatch(BronzeBatchWriter(config, run_id))
+        .option("checkpointLocation", config.checkpoint(STREAM_NAME))
+    )
+    if continuous:
+        interval_ms = max(1, int(config.ingest.trigger_interval_seconds * 1000))
+        writer = writer.trigger(processingTime=f"{interval_ms} milliseconds")
+    else:
+        writer = writer.trigger(availableNow=True)
+    log.info("bronze ingest: %s -> %s (%s)", config.landing, path(config),
+             "continuous" if continuous else "once")
+    return writer.start()

@@ -1,0 +1,1 @@
+"""Gold layer: dbt invocation and the SQL serving side."""

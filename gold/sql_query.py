@@ -1,0 +1,123 @@
+"""`medallion sql`: Spark SQL over the layer tables, addressable by name (`bronze.events_raw`...).
+
+Output formats: an aligned `table`, `json` (one JSON object per row, nulls kept, keys in column
+order) or `csv` (with a header). Rows stream to stdout, so large results do not have to fit the
+driver for json/csv.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import decimal
+import json
+import sys
+from typing import Any, Iterable, Iterator, TextIO
+
+from pipelines.config import Config
+from pipelines.errors import PipelineError
+
+
+def run_query(spark: Any, sql: str) -> Any:
+    """Run one statement; analysis errors become `PipelineError("SQL_FAILED")`."""
+    from pyspark.errors import AnalysisException, ParseException
+
+    try:
+        return spark.sql(sql)
+    except (AnalysisException, ParseException) as exc:
+        raise PipelineError("SQL_FAILED", {"detail": _short(exc)}) from exc
+
+
+def _short(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def jsonable(value: Any) -> Any:
+    """Python value of a Spark cell -> JSON-friendly value (exact decimals as numbers)."""
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if hasattr(value, "asDict"):
+        return {k: jsonable(v) for k, v in value.asDict().items()}
+    return value
+
+
+def write_json(columns: list[str], rows: Iterable[Any], out: TextIO) -> int:
+    count = 0
+    for row in rows:
+        out.write(json.dumps({c: jsonable(v) for c, v in zip(columns, row)}, ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def write_csv(columns: list[str], rows: Iterable[Any], out: TextIO) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    count = 0
+    for row in rows:
+        writer.writerow(["" if v is None else _cell(v) for v in row])
+        count += 1
+    return count
+
+
+def _cell(value: Any) -> str:
+    plain = jsonable(value)
+    return json.dumps(plain, ensure_ascii=False) if isinstance(plain, (list, dict)) else str(plain)
+
+
+def write_table(columns: list[str], rows: list[Any], out: TextIO) -> int:
+    cells = [["NULL" if v is None else _cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    out.write(line + "\n")
+    out.write("|" + "|".join(f" {c:<{w}} " for c, w in zip(columns, widths)) + "|\n")
+    out.write(line + "\n")
+    for r in cells:
+        out.write("|" + "|".join(f" {v:>{w}} " if _numeric(v) else f" {v:<{w}} "
+                                 for v, w in zip(r, widths)) + "|\n")
+    out.write(line + "\n")
+    return len(cells)
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _rows(df: Any) -> Iterator[Any]:
+    return df.toLocalIterator()
+
+
+def print_query(config: Config, sql: str, *, fmt: str = "table", limit: int = 1000,
+                out: TextIO | None = None, spark: Any = None) -> int:
+    """Run `sql` against the warehouse and print the result; returns the exit status."""
+    from pipelines.catalog import register_tables
+    from pipelines.spark_session import build_session
+
+    out = out or sys.stdout
+    spark = spark or build_session(config)
+    register_tables(spark, config)
+    df = run_query(spark, sql)
+    columns = df.columns
+    if fmt == "json":
+        write_json(columns, _rows(df), out)
+    elif fmt == "csv":
+        write_csv(columns, _rows(df), out)
+    else:
+        rows = df.limit(limit + 1).collect()
+        shown = write_table(columns, rows[:limit], out)
+        suffix = f" (first {limit}; use --limit or --format json/csv for all)" if len(rows) > limit else ""
+        out.write(f"{shown} row(s){suffix}\n")
+    out.flush()
+    return 0

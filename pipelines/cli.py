@@ -1,0 +1,148 @@
+"""`medallion` command line: thin wiring from arguments to the layer packages.
+
+Each sub-command is one `_cmd_<name>` function registered in `_build_parser`; errors a user can
+hit are `PipelineError`s, printed as one line with their code and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Callable, Sequence
+
+from pipelines.config import Config, load_config
+from pipelines.errors import PipelineError
+
+log = logging.getLogger("medallion")
+
+Command = Callable[[argparse.Namespace, Config], int]
+
+
+def _add_mode(parser: argparse.ArgumentParser) -> None:
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--once", dest="continuous", action="store_false",
+                      help="process everything available, then exit (default)")
+    mode.add_argument("--continuous", dest="continuous", action="store_true",
+                      help="keep running with the configured trigger until Ctrl-C / SIGTERM")
+    parser.set_defaults(continuous=False)
+
+
+def _cmd_generate(args: argparse.Namespace, config: Config) -> int:
+    from pipelines.sample_events import write_sample_events
+
+    report = write_sample_events(
+        config.landing, events=args.events, seed=args.seed, days=args.days,
+        bad_rate=args.bad_rate, files=args.files,
+    )
+    print(report.summary())
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace, config: Config) -> int:
+    from pipelines.orchestration import run_stages
+
+    return run_stages(config, ["ingest"], continuous=args.continuous)
+
+
+def _cmd_run(args: argparse.Namespace, config: Config) -> int:
+    from pipelines.orchestration import ALL_STAGES, run_stages
+
+    return run_stages(config, list(ALL_STAGES), continuous=args.continuous)
+
+
+def _cmd_sql(args: argparse.Namespace, config: Config) -> int:
+    from gold.sql_query import print_query
+
+    return print_query(config, args.query, fmt=args.format, limit=args.limit)
+
+
+def _cmd_build(args: argparse.Namespace, config: Config) -> int:
+    from gold.dbt_build import cmd_build
+
+    return cmd_build(config, args.dbt_args)
+
+
+def _cmd_docs(args: argparse.Namespace, config: Config) -> int:
+    from gold.dbt_build import cmd_docs
+
+    return cmd_docs(config, args.dbt_args)
+
+
+def _cmd_show(args: argparse.Namespace, config: Config) -> int:
+    from gold.summary import print_summary
+
+    return print_summary(config)
+
+
+def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
+    parser = argparse.ArgumentParser(
+        prog="medallion",
+        description="Raw marketing events -> Bronze/Silver/Gold Delta tables -> business metrics.",
+    )
+    parser.add_argument("--config", metavar="PATH",
+                        help="config file (default: $MEDALLION_CONFIG, ./medallion.yaml, built-ins)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands: dict[str, Command] = {}
+
+    p = sub.add_parser("generate", help="write realistic sample events into the landing folder")
+    p.add_argument("--events", type=int, required=True, help="number of events (lines)")
+    p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same files)")
+    p.add_argument("--days", type=int, default=30, help="days of traffic")
+    p.add_argument("--bad-rate", type=float, default=0.0, help="fraction of bad input, 0..1")
+    p.add_argument("--files", type=int, default=1, help="number of files to spread events over")
+    commands["generate"] = _cmd_generate
+
+    p = sub.add_parser("ingest", help="landing files -> bronze.events_raw (streaming)")
+    _add_mode(p)
+    commands["ingest"] = _cmd_ingest
+
+    p = sub.add_parser("run", help="run every pipeline stage")
+    _add_mode(p)
+    commands["run"] = _cmd_run
+
+    p = sub.add_parser("sql", help="run Spark SQL against the layer tables")
+    p.add_argument("query", help='e.g. "SELECT count(*) FROM bronze.events_raw"')
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--limit", type=int, default=1000, help="max rows printed (table format)")
+    commands["sql"] = _cmd_sql
+
+    # prefix_chars="+": every argument after the sub-command, dashes included, goes to dbt.
+    p = sub.add_parser("build", help="silver -> gold: dbt build (models, tests, unit tests) in-process",
+                       description="Runs `dbt build` on dbt_project/ in this process; any further "
+                                   "arguments go to dbt (e.g. --full-refresh, --select fct_customer_ltv).",
+                       prefix_chars="+")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER, help="extra dbt arguments")
+    commands["build"] = _cmd_build
+
+    p = sub.add_parser("docs", help="generate the dbt docs site (lineage graph) and print where it is",
+                       prefix_chars="+")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER, help="extra dbt arguments")
+    commands["docs"] = _cmd_docs
+
+    p = sub.add_parser("show", help="print what each layer holds, ending with the Gold metrics")
+    commands["show"] = _cmd_show
+
+    return parser, commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, commands = _build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    try:
+        config = load_config(args.config)
+        return commands[args.command](args, config)
+    except PipelineError as exc:
+        print(f"medallion: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""`medallion.yaml` loaded into frozen dataclasses.
+
+Lookup order: `--config PATH`, env `MEDALLION_CONFIG`, `./medallion.yaml`, built-in defaults that
+put everything under `./lakehouse/`. Unknown keys and wrong types fail fast, naming the key and the
+file, because a typo in a pipeline config otherwise surfaces hours later as missing data.
+Environment variables override paths and secrets (see `ENV_OVERRIDES`).
+"""
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from pipelines.errors import PipelineError
+
+DEFAULT_CONFIG_NAME = "medallion.yaml"
+BUILTIN = "<built-in defaults>"
+
+
+def _choices(*values: str) -> dict[str, Any]:
+    return {"choices": values}
+
+
+def _min(value: float) -> dict[str, Any]:
+    return {"min": value}
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """Where data lives. Local paths or URIs (`s3a://bucket/x`, `abfss://...`)."""
+
+    root: str = "./lakehouse"
+    landing: str = ""  # default: <root>/landing
+    warehouse: str = ""  # default: <root>/warehouse (Delta tables at <warehouse>/<schema>/<table>)
+    checkpoints: str = ""  # default: <root>/checkpoints
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """How the one Spark session is built; the same code runs on a cluster by changing `master`."""
+
+    master: str = "local[*]"
+    app_name: str = "medallion"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = field(default=8, metadata=_min(1))
+    log_level: str = field(default="WARN", metadata=_choices("ERROR", "WARN", "INFO", "DEBUG"))
+    # Extra Maven coordinates resolved with the Delta jars (e.g. hadoop-aws for s3a://).
+    packages: tuple[str, ...] = ()
+    # Any extra Spark conf, passed through verbatim (spark.hadoop.fs.s3a.*, executor sizing...).
+    conf: Mapping[str, str] = field(default_factory=dict)
+    # Catalog that makes `bronze.events_raw` etc. addressable by name. `in-memory` (default):
+    # tables are registered from the warehouse layout at session start, so no process ever holds
+    # a metastore lock. `hive`: use the cluster's metastore (configure it through `conf`).
+    catalog: str = field(default="in-memory", metadata=_choices("in-memory", "hive"))
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Bronze ingest stream (landing files -> bronze.events_raw)."""
+
+    trigger_interval_seconds: float = field(default=1.0, metadata=_min(0.0))
+    max_files_per_trigger: int = field(default=1000, metadata=_min(1))
+    # Soft cap on bytes per micro-batch; 0 = no byte cap.
+    max_bytes_per_trigger: int = field(default=0, metadata=_min(0))
+    file_pattern: str = "*.{json,jsonl}"
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    """Silver refine stream (bronze.events_raw -> silver.events, quarantine, audit)."""
+
+    trigger_interval_seconds: float = field(default=1.0, metadata=_min(0.0))
+    # Delta source rate limits per micro-batch (bigger batches amortize the GX gate's fixed cost).
+    max_files_per_trigger: int = field(default=1000, metadata=_min(1))
+    max_bytes_per_trigger: int = field(default=0, metadata=_min(0))  # 0 = no byte cap
+    # Rows that arrive more than this long after their event time are flagged `is_late` (kept).
+    lateness_hours: float = field(default=48.0, metadata=_min(0.0))
+    # Environment variable holding the HMAC key for email_hash (a dev key is used only in mode: dev).
+    pii_key_env: str = "MEDALLION_PII_KEY"
+    # Reference data (YAML); empty = the files packaged in silver/reference/.
+    channel_aliases: str = ""
+    fx_rates: str = ""
+    # Expectation suites (one data file per Silver table); empty = the repository's expectations/.
+    expectations_dir: str = ""
+    # GX Data Docs site; empty = <root>/docs/gx. Built at most every docs_interval_seconds.
+    data_docs: bool = True
+    docs_dir: str = ""
+    docs_interval_seconds: float = field(default=60.0, metadata=_min(0.0))
+
+
+@dataclass(frozen=True)
+class GoldConfig:
+    """Gold build (dbt project `dbt_project/`, run in-process by `medallion build`)."""
+
+    # dbt profile target: `local` (embedded Spark session) or `thrift`; empty = $DBT_TARGET or local.
+    target: str = ""
+    # Days of already-built dates an incremental mart recomputes, so late events are counted.
+    lookback_days: int = field(default=3, metadata=_min(0))
+    # `medallion run --continuous`: rebuild Gold this often while the streams run.
+    rebuild_interval_seconds: float = field(default=300.0, metadata=_min(1.0))
+    # dbt threads (models built concurrently in the one Spark session).
+    threads: int = field(default=4, metadata=_min(1))
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; `source` names the file it came from (for error messages)."""
+
+    mode: str = field(default="dev", metadata=_choices("dev", "prod"))
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    gold: GoldConfig = field(default_factory=GoldConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
+    source: str = field(default=BUILTIN, metadata={"internal": True})
+
+    @property
+    def landing(self) -> str:
+        return self.paths.landing
+
+    @property
+    def warehouse(self) -> str:
+        return self.paths.warehouse
+
+    def checkpoint(self, stream: str) -> str:
+        """Checkpoint location of one named stream (e.g. `bronze_events_raw`)."""
+        return join_path(self.paths.checkpoints, stream)
+
+
+# Environment variables that override a config key (applied after the file).
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "MEDALLION_ROOT": ("paths", "root"),
+    "MEDALLION_LANDING": ("paths", "landing"),
+    "MEDALLION_WAREHOUSE": ("paths", "warehouse"),
+    "MEDALLION_CHECKPOINTS": ("paths", "checkpoints"),
+    "MEDALLION_SPARK_MASTER": ("spark", "master"),
+}
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path or path.startswith("file:")
+
+
+def join_path(base: str, *parts: str) -> str:
+    """Join path segments for local paths and URIs alike (no os.path on `s3a://`)."""
+    out = base.rstrip("/")
+    for part in parts:
+        out = f"{out}/{part.strip('/')}"
+    return out
+
+
+def find_config_file(explicit: str | None = None, cwd: Path | None = None,
+                     env: Mapping[str, str] | None = None) -> Path | None:
+    """Apply the lookup order; an explicitly named file that is missing is an error."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise PipelineError("CONFIG_NOT_FOUND", {"file": str(path)})
+        return path
+    named = (os.environ if env is None else env).get("MEDALLION_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise PipelineError("CONFIG_NOT_FOUND", {"file": f"{path} (from MEDALLION_CONFIG)"})
+        return path
+    local = (cwd or Path.cwd()) / DEFAULT_CONFIG_NAME
+    return local if local.is_file() else None
+
+
+def load_config(explicit: str | None = None, *, env: Mapping[str, str] | None = None,
+                cwd: Path | None = None) -> Config:
+    """Find, read and validate the configuration (see module docstring for the order)."""
+    env = os.environ if env is None else env
+    path = find_config_file(explicit, cwd, env)
+    if path is None:
+        return _finish(Config(), {}, base_dir=(cwd or Path.cwd()), env=env)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PipelineError("CONFIG_UNREADABLE", {"file": str(path), "detail": exc}) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PipelineError("INVALID_CONFIG_VALUE",
+                            {"key": "<top level>", "file": str(path), "detail": "expected a mapping"})
+    config = _build(Config, data, prefix="", file=str(path))
+    return _finish(dataclasses.replace(config, source=str(path)), data,
+                   base_dir=path.resolve().parent, env=env)
+
+
+def config_from_dict(data: Mapping[str, Any], *, base_dir: Path | None = None,
+                     source: str = "<dict>") -> Config:
+    """Build a config from an in-memory mapping, with the same validation as a file."""
+    config = _build(Config, dict(data), prefix="", file=source)
+    return _finish(dataclasses.replace(config, source=source), data,
+                   base_dir=base_dir or Path.cwd(), env={})
+
+
+def _finish(config: Config, data: Mapping[str, Any], *, base_dir: Path,
+            env: Mapping[str, str]) -> Config:
+    """Apply env overrides, then derive and absolutize paths."""
+    paths = config.paths
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var):
+            current = getattr(config, section)
+            config = dataclasses.replace(config, **{section: dataclasses.replace(current, **{key: env[var]})})
+            paths = config.paths
+    root = _absolute(paths.root, base_dir)
+    paths = PathsConfig(
+        root=root,
+        landing=_absolute(paths.landing, base_dir) if paths.landing else join_path(root, "landing"),
+        warehouse=_absolute(paths.warehouse, base_dir) if paths.warehouse else join_path(root, "warehouse"),
+        checkpoints=(_absolute(paths.checkpoints, base_dir) if paths.checkpoints
+                     else join_path(root, "checkpoints")),
+    )
+    return dataclasses.replace(config, paths=paths)
+
+
+def _absolute(path: str, base_dir: Path) -> str:
+    if is_uri(path):
+        return path
+    return str((base_dir / Path(path).expanduser()).resolve())
+
+
+def _build(cls: type, data: Mapping[str, Any], *, prefix: str, file: str) -> Any:
+    """Recursively turn a mapping into dataclass `cls`, rejecting unknown keys and bad types."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            raise PipelineError("UNKNOWN_CONFIG_KEY",
+                                {"key": dotted, "file": file, "allowed": ", ".join(sorted(fields))})
+        kwargs[key] = _coerce(hints[key], value, fields[key], key=dotted, file=file)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, fld: dataclasses.Field, *, key: str, file: str) -> Any:
+    def bad(detail: str) -> PipelineError:
+        return PipelineError("INVALID_CONFIG_VALUE", {"key": key, "file": file, "detail": detail})
+
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise bad(f"expected a mapping, got {type(value).__name__}")
+        return _build(hint, value, prefix=f"{key}.", file=file)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, fld, key=key, file=file)
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("expected a list of strings")
+        return tuple(value)
+    if origin in (collections.abc.Mapping, dict):
+        if not isinstance(value, dict):
+            raise bad(f"expected a mapping, got {type(value).__name__}")
+        return types.MappingProxyType({str(k): _scalar_str(v, bad) for k, v in value.items()})
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise bad(f"expected true/false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad(f"expected an integer, got {value!r}")
+        _check_bounds(value, fld, bad)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad(f"expected a number, got {value!r}")
+        _check_bounds(value, fld, bad)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise bad(f"expected a string, got {value!r}")
+        choices = fld.metadata.get("choices")
+        if choices and value not in choices:
+            raise bad(f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+    raise bad(f"unsupported type {hint}")  # pragma: no cover - schema bug, not user input
+
+
+def _scalar_str(value: Any, bad: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise bad(f"expected scalar values, got {value!r}")
+
+
+def _check_bounds(value: float, fld: dataclasses.Field, bad: Any) -> None:
+    low = fld.metadata.get("min")
+    if low is not None and value < low:
+        raise bad(f"must be >= {low}, got {value!r}")

@@ -1,0 +1,139 @@
+"""Runs pipeline stages: `--once` one after the other, `--continuous` all streams side by side.
+
+Holds no business rules: each stage is a `start_*` function of its layer package that returns a
+started StreamingQuery. Ctrl-C / SIGTERM stop the streams between micro-batches where possible;
+exactly-once sinks make any stop safe.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pipelines.config import Config
+from pipelines.errors import PipelineError
+from pipelines.runs import new_run_id, tag_session_commits
+
+log = logging.getLogger(__name__)
+
+StreamStarter = Callable[..., Any]
+
+
+def _ingest() -> StreamStarter:
+    from bronze.events_raw import start_ingest
+    return start_ingest
+
+
+# Stage name -> loader of its start function, in pipeline order.
+STREAM_STAGES: dict[str, Callable[[], StreamStarter]] = {
+    "ingest": _ingest,
+}
+ALL_STAGES: tuple[str, ...] = tuple(STREAM_STAGES)
+
+
+@dataclass
+class StreamStats:
+    """Rows and batches per query, from Spark's progress reports (each batch counted once)."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    batches: dict[str, int] = field(default_factory=dict)
+    _seen: set[tuple[str, int]] = field(default_factory=set)
+
+    def collect(self, query: Any) -> None:
+        """Fold in the query's recent progress reports (Spark keeps the last ~100)."""
+        for progress in query.recentProgress:
+            key = (progress.name or str(progress.id), progress.batchId)
+            if key in self._seen or not progress.numInputRows:
+                continue
+            self._seen.add(key)
+            self.rows[key[0]] = self.rows.get(key[0], 0) + progress.numInputRows
+            self.batches[key[0]] = self.batches.get(key[0], 0) + 1
+            log.info("%s batch %s: %s rows (%.0f rows/s)", key[0], progress.batchId,
+                     progress.numInputRows, progress.processedRowsPerSecond or 0.0)
+
+
+def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: Any = None,
+               stop_event: threading.Event | None = None) -> int:
+    """Run `stages` with one Spark session; returns the process exit status."""
+    from pipelines.spark_session import build_session
+
+    unknown = [s for s in stages if s not in STREAM_STAGES]
+    if unknown:
+        raise PipelineError("UNKNOWN_STAGE", {"stage": ", ".join(unknown), "known": ", ".join(STREAM_STAGES)})
+    spark = spark or build_session(config)
+    run_id = new_run_id()
+    tag_session_commits(spark, run_id, "+".join(stages))
+    log.info("run %s: stages %s (%s)", run_id, ", ".join(stages), "continuous" if continuous else "once")
+    stats = StreamStats()
+    started = time.monotonic()
+    if continuous:
+        _run_continuous(spark, config, stages, run_id, stop_event or _signal_stop_event(), stats)
+    else:
+        for stage in stages:
+            query = STREAM_STAGES[stage]()(spark, config, run_id, continuous=False)
+            _await(query, stats)
+    elapsed = time.monotonic() - started
+    for name in sorted(stats.rows):
+        print(f"{name}: {stats.rows[name]} rows in {stats.batches[name]} batches")
+    print(f"run {run_id} finished in {elapsed:.1f}s")
+    return 0
+
+
+def _await(query: Any, stats: StreamStats) -> None:
+    """Wait for the query to end, collecting progress; a failure becomes one clear error."""
+    done = False
+    while not done:
+        try:
+            done = bool(query.awaitTermination(0.5))
+        except Exception as exc:  # StreamingQueryException
+            raise PipelineError("STREAM_FAILED", {"stage": query.name, "detail": _first_line(exc)}) from exc
+        finally:
+            stats.collect(query)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _signal_stop_event() -> threading.Event:
+    """An event set by SIGINT/SIGTERM (only installable from the main thread)."""
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        def handler(signum: int, _frame: Any) -> None:
+            log.info("received %s: stopping streams after their current micro-batch",
+                     signal.Signals(signum).name)
+            stop.set()
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def _run_continuous(spark: Any, config: Config, stages: list[str], run_id: str,
+                    stop: threading.Event, stats: StreamStats) -> None:
+    queries = [STREAM_STAGES[s]()(spark, config, run_id, continuous=True) for s in stages]
+    try:
+        while not stop.is_set():
+            for query in queries:
+                if not query.isActive:
+                    _await(query, stats)  # raises if it failed
+                    raise PipelineError("STREAM_FAILED", {"stage": query.name, "detail": "stopped unexpectedly"})
+                stats.collect(query)
+            stop.wait(0.5)
+    finally:
+        _stop_gracefully(queries)
+        for query in queries:
+            stats.collect(query)
+
+
+def _stop_gracefully(queries: list[Any], timeout_s: float = 60.0) -> None:
+    """Let a running micro-batch finish before stopping (a hard stop is safe, just wasteful)."""
+    deadline = time.monotonic() + timeout_s
+    for query in queries:
+        while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if query.isActive:
+            query.stop()

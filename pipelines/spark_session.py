@@ -1,0 +1,98 @@
+"""The one Spark session factory.
+
+Local `local[*]` by default; master, driver memory and any extra conf come from configuration so
+the same code runs on a cluster. The Delta jars are resolved from Maven Central through Spark's
+standard `spark.jars.packages` (Ivy) mechanism and cached; when that fails the error says what to do.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from pipelines.config import Config
+from pipelines.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+_LOG4J = Path(__file__).with_name("log4j2.properties")
+
+
+def delta_packages() -> list[str]:
+    """Maven coordinates of the Delta jars matching the installed pyspark/delta-spark pair."""
+    from importlib.metadata import version
+
+    import pyspark
+
+    scala = "2.13"
+    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    return [f"io.delta:delta-spark_{spark_minor}_{scala}:{version('delta-spark')}"]
+
+
+def ivy_dir(config: Config) -> Path:
+    """Where Ivy caches resolved jars (Spark 4 default unless `spark.jars.ivy` is set)."""
+    custom = config.spark.conf.get("spark.jars.ivy")
+    return Path(custom).expanduser() if custom else Path.home() / ".ivy2.5.2"
+
+
+def _jar_cached(config: Config, coordinate: str) -> bool:
+    group, artifact, ver = coordinate.split(":")
+    return (ivy_dir(config) / "jars" / f"{group}_{artifact}-{ver}.jar").is_file()
+
+
+def build_session(config: Config, *, app_suffix: str = ""):
+    """Create (or return the running) SparkSession for this config.
+
+    Local masters bind to loopback. The session's catalog is populated from the warehouse layout
+    by `pipelines.catalog.register_tables`, called by the commands that query tables by name.
+    """
+    from delta import configure_spark_with_delta_pip
+    from pyspark.errors import PySparkRuntimeError
+    from pyspark.sql import SparkSession
+
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        raise PipelineError("JAVA_NOT_FOUND", {"detail": "no JAVA_HOME and no `java` on PATH"})
+
+    sc = config.spark
+    local = sc.master.startswith("local")
+    if local:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    packages = delta_packages()
+    if not all(_jar_cached(config, p) for p in packages):
+        log.warning("first start on this machine: resolving %s from Maven Central into %s",
+                    ", ".join(packages), ivy_dir(config))
+
+    java_opts = f"-Dlog4j2.configurationFile=file:{_LOG4J} -Dderby.system.home={config.paths.root}"
+    builder = (
+        SparkSession.builder.master(sc.master)
+        .appName(sc.app_name + (f"-{app_suffix}" if app_suffix else ""))
+        .config("spark.driver.memory", sc.driver_memory)
+        .config("spark.driver.extraJavaOptions", java_opts)
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.catalogImplementation", sc.catalog)
+        .config("spark.sql.warehouse.dir", config.paths.warehouse)
+        .config("spark.sql.shuffle.partitions", str(sc.shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.debug.maxToStringFields", "200")
+        # Schema evolution stays explicit: tables are created by DDL, writes must match them.
+        .config("spark.databricks.delta.schema.autoMerge.enabled", "false")
+    )
+    if local:
+        builder = builder.config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+    for key, value in sc.conf.items():
+        builder = builder.config(key, value)
+    builder = configure_spark_with_delta_pip(builder, extra_packages=list(sc.packages))
+    try:
+        spark = builder.getOrCreate()
+    except PySparkRuntimeError as exc:
+        if not all(_jar_cached(config, p) for p in packages):
+            raise PipelineError("DELTA_JARS_UNAVAILABLE", {
+                "packages": ", ".join(packages + list(sc.packages)), "ivy_dir": ivy_dir(config),
+                "first_package": packages[0], "detail": exc,
+            }) from exc
+        raise
+    spark.sparkContext.setLogLevel(sc.log_level)
+    return spark

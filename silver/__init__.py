@@ -1,0 +1,1 @@
+"""Silver layer: Bronze rows parsed, standardized, quality-gated, deduplicated, or quarantined."""
