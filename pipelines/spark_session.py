@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from pipelines.config import Config
@@ -58,6 +59,8 @@ def build_session(config: Config, *, app_suffix: str = ""):
     local = sc.master.startswith("local")
     if local:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python workers (UDFs) must be this interpreter, with this environment's packages.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     packages = delta_packages()
     if not all(_jar_cached(config, p) for p in packages):
         log.warning("first start on this machine: resolving %s from Maven Central into %s",
