@@ -45,6 +45,12 @@ def _cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     return run_stages(config, ["ingest"], continuous=args.continuous)
 
 
+def _cmd_refine(args: argparse.Namespace, config: Config) -> int:
+    from pipelines.orchestration import run_stages
+
+    return run_stages(config, ["refine"], continuous=args.continuous)
+
+
 def _cmd_run(args: argparse.Namespace, config: Config) -> int:
     from pipelines.orchestration import ALL_STAGES, run_stages
 
@@ -97,6 +103,10 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     p = sub.add_parser("ingest", help="landing files -> bronze.events_raw (streaming)")
     _add_mode(p)
     commands["ingest"] = _cmd_ingest
+
+    p = sub.add_parser("refine", help="bronze.events_raw -> silver.events + quarantine + audit (streaming)")
+    _add_mode(p)
+    commands["refine"] = _cmd_refine
 
     p = sub.add_parser("run", help="run every pipeline stage")
     _add_mode(p)

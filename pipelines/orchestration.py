@@ -27,9 +27,15 @@ def _ingest() -> StreamStarter:
     return start_ingest
 
 
+def _refine() -> StreamStarter:
+    from silver.refine import start_refine
+    return start_refine
+
+
 # Stage name -> loader of its start function, in pipeline order.
 STREAM_STAGES: dict[str, Callable[[], StreamStarter]] = {
     "ingest": _ingest,
+    "refine": _refine,
 }
 ALL_STAGES: tuple[str, ...] = tuple(STREAM_STAGES)
 

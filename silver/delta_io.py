@@ -1,0 +1,48 @@
+"""Delta helpers shared by the Silver-owned tables: DDL creation and idempotent appends."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from pyspark.sql import DataFrame
+
+from pipelines.catalog import delta_table_exists
+
+Column = tuple[str, str, bool, str]  # name, SQL type, NOT NULL?, comment
+
+
+def _quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def create_table(spark: Any, location: str, columns: Sequence[Column], *, comment: str,
+                 partitioned_by: Iterable[str] = (), checks: dict[str, str] | None = None,
+                 properties: dict[str, str] | None = None) -> str:
+    """Create a Delta table by DDL (so NOT NULL holds) plus CHECK constraints; idempotent."""
+    if delta_table_exists(spark, location):
+        return location
+    cols = ",\n  ".join(
+        f"{name} {sql_type}{' NOT NULL' if not_null else ''} COMMENT '{_quote(text)}'"
+        for name, sql_type, not_null, text in columns
+    )
+    parts = list(partitioned_by)
+    props = ", ".join(f"'{k}' = '{_quote(v)}'" for k, v in (properties or {}).items())
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS delta.`{location}` (\n  {cols}\n) USING delta"
+        + (f"\nPARTITIONED BY ({', '.join(parts)})" if parts else "")
+        + f"\nCOMMENT '{_quote(comment)}'"
+        + (f"\nTBLPROPERTIES ({props})" if props else "")
+    )
+    for name, expression in (checks or {}).items():
+        spark.sql(f"ALTER TABLE delta.`{location}` ADD CONSTRAINT {name} CHECK ({expression})")
+    return location
+
+
+def append_once(df: DataFrame, location: str, *, app_id: str, batch_id: int, metadata: str) -> None:
+    """Append as one commit that Delta skips when (app_id, batch_id) was already committed."""
+    (
+        df.write.format("delta").mode("append")
+        .option("txnAppId", app_id)
+        .option("txnVersion", batch_id)
+        .option("userMetadata", metadata)
+        .save(location)
+    )

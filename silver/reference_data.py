@@ -1,0 +1,129 @@
+"""Reference data the standardization needs: channel aliases, FX rates, the PII key.
+
+Loaded once at stream start from YAML data files (packaged defaults in `silver/reference/`, or the
+paths configured under `refine:`), and handed to the pure transforms as plain values.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from pipelines.config import Config
+from pipelines.errors import PipelineError
+from silver.contract import CANONICAL_CHANNELS
+
+log = logging.getLogger(__name__)
+
+REFERENCE_DIR = Path(__file__).with_name("reference")
+DEFAULT_CHANNEL_ALIASES = REFERENCE_DIR / "channel_aliases.yaml"
+DEFAULT_FX_RATES = REFERENCE_DIR / "fx_rates_usd.yaml"
+# Used only when the key variable is unset AND `mode: dev`; loudly logged. Never for real data.
+DEV_PII_KEY = "medallion-dev-pii-key-NOT-SECRET"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Everything standardization needs besides the rows themselves."""
+
+    channel_aliases: Mapping[str, str]  # lower-case alias -> canonical channel
+    fx_rates_usd: Mapping[str, Decimal]  # ISO-4217 code -> USD per unit
+    pii_key: bytes
+    lateness_hours: float = 48.0
+
+
+def resolve_path(config: Config, configured: str, default: Path) -> Path:
+    """A configured path (relative to the config file's folder) or the packaged default."""
+    if not configured:
+        return default
+    path = Path(configured).expanduser()
+    if not path.is_absolute():
+        source = Path(config.source)
+        base = source.parent if source.suffix in (".yaml", ".yml") else Path.cwd()
+        path = base / path
+    return path
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": f"{what} file not found"})
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": exc}) from exc
+
+
+def load_channel_aliases(path: Path) -> dict[str, str]:
+    """`canonical: [alias, ...]` -> {alias (trimmed, lower-case): canonical}."""
+    data = _read_yaml(path, "channel alias")
+    if not isinstance(data, dict):
+        raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": "expected a mapping"})
+    aliases: dict[str, str] = {c: c for c in CANONICAL_CHANNELS}
+    for canonical, values in data.items():
+        if canonical not in CANONICAL_CHANNELS:
+            raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": (
+                f"'{canonical}' is not a canonical channel ({', '.join(CANONICAL_CHANNELS)})")})
+        for alias in values or []:
+            key = str(alias).strip().lower()
+            if aliases.get(key, canonical) != canonical:
+                raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": (
+                    f"alias '{alias}' maps to both {aliases[key]} and {canonical}")})
+            aliases[key] = canonical
+    return aliases
+
+
+def load_fx_rates(path: Path) -> dict[str, Decimal]:
+    """`rates: {CODE: usd_per_unit}` -> {CODE: Decimal}."""
+    data = _read_yaml(path, "FX rate")
+    rates = data.get("rates") if isinstance(data, dict) else None
+    if not isinstance(rates, dict) or not rates:
+        raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": "expected `rates:` mapping"})
+    out: dict[str, Decimal] = {}
+    for code, rate in rates.items():
+        code = str(code).strip().upper()
+        try:
+            value = Decimal(str(rate))
+        except InvalidOperation as exc:
+            raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": f"{code}: {rate!r}"}) from exc
+        if len(code) != 3 or not code.isalpha() or value <= 0:
+            raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": f"bad rate {code}: {rate!r}"})
+        out[code] = value
+    return out
+
+
+def resolve_pii_key(config: Config, env: Mapping[str, str] | None = None) -> bytes:
+    """The HMAC key for `email_hash`: from the environment; a dev key only in `mode: dev`."""
+    env = os.environ if env is None else env
+    var = config.refine.pii_key_env
+    value = env.get(var)
+    if value:
+        return value.encode("utf-8")
+    if config.mode == "dev":
+        log.warning("%s is not set: hashing emails with the built-in DEVELOPMENT key (mode: dev). "
+                    "Hashes are not secret; set %s for real data.", var, var)
+        return DEV_PII_KEY.encode("utf-8")
+    raise PipelineError("PII_KEY_MISSING", {"env": var})
+
+
+def load_reference(config: Config, env: Mapping[str, str] | None = None) -> Reference:
+    rc = config.refine
+    return Reference(
+        channel_aliases=load_channel_aliases(resolve_path(config, rc.channel_aliases, DEFAULT_CHANNEL_ALIASES)),
+        fx_rates_usd=load_fx_rates(resolve_path(config, rc.fx_rates, DEFAULT_FX_RATES)),
+        pii_key=resolve_pii_key(config, env),
+        lateness_hours=rc.lateness_hours,
+    )
+
+
+def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC-SHA256 inner/outer padded keys (RFC 2104), for computing HMAC in Spark SQL."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)

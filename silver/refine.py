@@ -1,0 +1,247 @@
+"""Wiring of the Silver refine stream: bronze.events_raw (Delta source) -> foreachBatch.
+
+Per micro-batch: standardize (one Spark pass, reason codes included) -> persist -> GX gate (one
+validation; `fail` stops here, before any write; quarantine decisions checked against GX's
+unexpected rows) -> dedup against silver.events -> conservation check -> writes:
+
+  silver.events, silver.events_quarantine, silver.events_duplicates, audit.quality_results,
+  audit.batch_ledger
+
+Exactly-once: every write is a Delta append with `txnAppId` = `medallion-silver-<query id>` (the id
+Spark keeps in this stream's checkpoint, so a new checkpoint is a new app id and never silently
+skipped) and `txnVersion` = batch id; a replayed batch's already-committed writes are skipped by
+Delta. The one input that changes once the batch wrote silver.events is silver.events itself (dedup
+reads it), so a replay reads silver.events as of the version before its own commit.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, functions as F
+
+from pipelines import storage
+from pipelines.catalog import table_path
+from pipelines.config import Config, is_uri, join_path
+from pipelines.errors import PipelineError
+from pipelines.runs import commit_metadata
+from silver import batch_ledger, events, events_duplicates, events_quarantine, quality_results
+from silver.dedup import classify_duplicates
+from silver.quality_gate import (FAILED_COL, REPO_EXPECTATIONS_DIR, QualityGate, ROW_ID, Suite,
+                                 check_agreement, find_suite, flag_rows, new_gate_run_id)
+from silver.reference_data import Reference, load_reference, resolve_path
+from silver.standardize import standardize
+
+log = logging.getLogger(__name__)
+
+STREAM_NAME = "silver_events"
+SUITE_TABLE = "silver.events"
+# Called after each table write with (table, batch_id); lets tests inject a crash between writes.
+WriteHook = Callable[[str, int], None]
+
+
+def create_tables(spark: Any, config: Config) -> None:
+    for module in (events, events_quarantine, events_duplicates, batch_ledger, quality_results):
+        module.create_table(spark, config)
+
+
+def load_gate_suite(config: Config) -> Suite:
+    directory = resolve_path(config, config.refine.expectations_dir, REPO_EXPECTATIONS_DIR)
+    return find_suite(Path(directory), SUITE_TABLE)
+
+
+def docs_dir(config: Config) -> str | None:
+    """Where GX Data Docs go: `refine.docs_dir`, else <root>/docs/gx (local roots only)."""
+    if not config.refine.data_docs:
+        return None
+    if config.refine.docs_dir:
+        return str(resolve_path(config, config.refine.docs_dir, Path()))
+    if is_uri(config.paths.root):
+        log.warning("GX Data Docs need a local folder; set refine.docs_dir (root is %s)", config.paths.root)
+        return None
+    return join_path(config.paths.root, "docs", "gx")
+
+
+def read_bronze(spark: Any, config: Config) -> DataFrame:
+    reader = spark.readStream.format("delta").option(
+        "maxFilesPerTrigger", config.refine.max_files_per_trigger)
+    if config.refine.max_bytes_per_trigger:
+        reader = reader.option("maxBytesPerTrigger", f"{config.refine.max_bytes_per_trigger}b")
+    return reader.load(table_path(config, "bronze", "events_raw"))
+
+
+class RefineBatch:
+    """The foreachBatch function (one instance per started stream)."""
+
+    def __init__(self, config: Config, run_id: str, *, reference: Reference, gate: QualityGate,
+                 on_table_written: WriteHook | None = None) -> None:
+        self.config = config
+        self.run_id = run_id
+        self.reference = reference
+        self.gate = gate
+        self.on_table_written = on_table_written
+        self.checkpoint = config.checkpoint(STREAM_NAME)
+        self.paths = {
+            "silver.events": events.path(config),
+            "silver.events_quarantine": events_quarantine.path(config),
+            "silver.events_duplicates": events_duplicates.path(config),
+            "audit.quality_results": quality_results.path(config),
+            "audit.batch_ledger": batch_ledger.path(config),
+        }
+        self._app_id: str | None = None
+        self._docs_built_at: float | None = None
+        self.last_gate_seconds: float | None = None
+
+    def txn_app_id(self, spark: Any) -> str:
+        """`medallion-silver-<query id>`: the id Spark stores in this stream's checkpoint."""
+        if self._app_id is None:
+            text = storage.read_text(spark, join_path(self.checkpoint, "metadata"))
+            if not text:
+                raise PipelineError("CHECKPOINT_MISMATCH",
+                                    {"detail": f"no query metadata in checkpoint {self.checkpoint}"})
+            self._app_id = f"medallion-silver-{json.loads(text.splitlines()[0])['id']}"
+        return self._app_id
+
+    def silver_before_batch(self, spark: Any, app_id: str, batch_id: int) -> DataFrame:
+        """silver.events as it was before this batch (a replay must not see its own rows)."""
+        from delta.tables import DeltaTable
+
+        location = self.paths["silver.events"]
+        last = DeltaTable.forPath(spark, location).history(1).select("version", "userMetadata").first()
+        version = last["version"]
+        try:
+            meta = json.loads(last["userMetadata"] or "{}")
+        except ValueError:
+            meta = {}
+        if meta.get("txn_app_id") == app_id and meta.get("batch_id") == batch_id:
+            version -= 1  # this batch's own commit: read what preceded it
+            log.info("refine batch %s is a replay; dedup reads silver.events@v%s", batch_id, version)
+        return spark.read.format("delta").option("versionAsOf", version).load(location)
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        spark = batch.sparkSession
+        app_id = self.txn_app_id(spark)
+        gate_run_id = new_gate_run_id(self.run_id, batch_id)
+        processed_at = datetime.now(timezone.utc)
+        candidate = flag_rows(standardize(batch, self.reference), self.gate.suite).persist(
+            StorageLevel.MEMORY_AND_DISK)
+        classified: DataFrame | None = None
+        try:
+            rows_read = candidate.count()
+            if rows_read == 0:
+                return
+            flagged = {r[ROW_ID]: r[FAILED_COL] for r in candidate.filter(F.size(FAILED_COL) > 0)
+                       .select(ROW_ID, FAILED_COL).collect()}
+            gate = self.gate.validate(candidate, gate_run_id=gate_run_id)
+            self.last_gate_seconds = gate.seconds
+            if gate.failed_fail_expectations:
+                raise PipelineError("QUALITY_GATE_FAILED", {
+                    "batch_id": batch_id, "suite": gate.suite.name,
+                    "detail": "; ".join(f"{o.spec.label} ({o.unexpected_count} unexpected)"
+                                        for o in gate.failed_fail_expectations)})
+            check_agreement(gate, flagged)
+
+            accepted = candidate.filter(F.size(FAILED_COL) == 0)
+            existing = self.silver_before_batch(spark, app_id, batch_id)
+            classified = classify_duplicates(accepted, existing).persist(StorageLevel.MEMORY_AND_DISK)
+            totals = classified.agg(
+                F.count(F.lit(1)).alias("accepted"),
+                F.sum(F.col("is_duplicate").cast("int")).alias("dup"),
+                F.sum(F.col("is_conflicting").cast("int")).alias("conflicting"),
+                F.sum((~F.col("is_duplicate") & F.col("is_late")).cast("int")).alias("late"),
+            ).first()
+            duplicates = int(totals["dup"] or 0)
+            entry = batch_ledger.LedgerEntry(
+                txn_app_id=app_id, batch_id=batch_id, run_id=self.run_id, gate_run_id=gate_run_id,
+                suite=gate.suite.name, suite_digest=gate.suite.digest, rows_read=rows_read,
+                rows_inserted=int(totals["accepted"]) - duplicates, rows_quarantined=len(flagged),
+                rows_duplicate=duplicates, rows_duplicate_conflicting=int(totals["conflicting"] or 0),
+                rows_late=int(totals["late"] or 0), gx_seconds=round(gate.seconds, 3),
+                batch_seconds=0.0, processed_at=processed_at,
+            )
+            entry.check_conservation()
+
+            lineage = {"batch_id": batch_id, "gate_run_id": gate_run_id, "processed_at": processed_at}
+            if entry.rows_inserted:
+                self._write("silver.events", events.to_silver_rows(
+                    classified.filter(~F.col("is_duplicate")), **lineage), app_id, batch_id)
+            if entry.rows_quarantined:
+                self._write("silver.events_quarantine", events_quarantine.to_quarantine_rows(
+                    candidate.filter(F.size(FAILED_COL) > 0), **lineage), app_id, batch_id)
+            if entry.rows_duplicate:
+                self._write("silver.events_duplicates", events_duplicates.to_duplicate_rows(
+                    classified.filter(F.col("is_duplicate")), **lineage), app_id, batch_id)
+            self._write("audit.quality_results", quality_results.to_result_rows(
+                spark, gate, txn_app_id=app_id, batch_id=batch_id, run_id=self.run_id), app_id, batch_id)
+            entry = batch_ledger.LedgerEntry(**{**entry.__dict__,
+                                                "batch_seconds": round(time.monotonic() - started, 3)})
+            self._write("audit.batch_ledger", batch_ledger.to_ledger_rows(spark, entry), app_id, batch_id)
+            log.info("refine batch %s: read %s, inserted %s, quarantined %s, duplicates %s (%s "
+                     "conflicting); GX %.1fs, batch %.1fs", batch_id, rows_read, entry.rows_inserted,
+                     entry.rows_quarantined, entry.rows_duplicate, entry.rows_duplicate_conflicting,
+                     gate.seconds, entry.batch_seconds)
+            self._maybe_build_docs(gate)
+        finally:
+            if classified is not None:
+                classified.unpersist()
+            candidate.unpersist()
+
+    def _write(self, table: str, rows: DataFrame, app_id: str, batch_id: int) -> None:
+        from silver.delta_io import append_once
+
+        metadata = commit_metadata(self.run_id, "silver", batch_id=batch_id, table=table,
+                                   txn_app_id=app_id)
+        append_once(rows, self.paths[table], app_id=app_id, batch_id=batch_id, metadata=metadata)
+        if self.on_table_written is not None:
+            self.on_table_written(table, batch_id)
+
+    def _maybe_build_docs(self, gate: Any) -> None:
+        now = time.monotonic()
+        interval = self.config.refine.docs_interval_seconds
+        if self._docs_built_at is not None and now - self._docs_built_at < interval:
+            return
+        self._docs_built_at = now
+        try:
+            index = self.gate.build_docs(gate)
+            if index:
+                log.info("GX Data Docs: %s", index)
+        except Exception:  # docs are a report; never fail a committed batch over them
+            log.warning("could not build GX Data Docs", exc_info=True)
+
+
+def start_refine(spark: Any, config: Config, run_id: str, *, continuous: bool,
+                 on_table_written: WriteHook | None = None):
+    """Start the Bronze -> Silver stream; the caller awaits or stops the returned query.
+
+    `--once` processes everything in Bronze (availableNow) in batches of at most
+    `refine.max_files_per_trigger` files; `--continuous` uses a processing-time trigger.
+    """
+    from bronze.events_raw import create_table as create_bronze_table
+
+    create_bronze_table(spark, config)  # an empty Bronze (DDL only) when refine runs first
+    create_tables(spark, config)
+    suite = load_gate_suite(config)
+    gate = QualityGate(suite, docs_dir=docs_dir(config))
+    batch_fn = RefineBatch(config, run_id, reference=load_reference(config), gate=gate,
+                           on_table_written=on_table_written)
+    writer = (
+        read_bronze(spark, config).writeStream.queryName(STREAM_NAME)
+        .foreachBatch(batch_fn)
+        .option("checkpointLocation", config.checkpoint(STREAM_NAME))
+    )
+    if continuous:
+        interval_ms = max(1, int(config.refine.trigger_interval_seconds * 1000))
+        writer = writer.trigger(processingTime=f"{interval_ms} milliseconds")
+    else:
+        writer = writer.trigger(availableNow=True)
+    log.info("silver refine: suite %s (%s) from %s (%s)", suite.name, suite.digest, suite.path,
+             "continuous" if continuous else "once")
+    query = writer.start()
+    query.refine_batch = batch_fn  # type: ignore[attr-defined]  # for benchmarks/diagnostics
+    return query

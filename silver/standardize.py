@@ -1,0 +1,138 @@
+"""Pure transform: Bronze rows -> typed, standardized candidate rows for the quality gate.
+
+`standardize(bronze, reference)` parses each raw line against the event contract and returns one
+row per Bronze row (never drops one), with
+- the Silver payload columns, standardized (see DESIGN.md "Event contract v1"): event_type
+  lower-case; event_ts to UTC from ISO-8601-with-offset or epoch milliseconds; channel aliases
+  mapped to the canonical set (`unknown` when unmapped); email -> keyed HMAC-SHA256 `email_hash`
+  (the address itself is never carried forward); amounts to DECIMAL(18,4) and to USD;
+- the evidence columns the expectation suite checks (`_utf8_valid`, `_json_ok`, `_record_bytes`,
+  `event_ts_raw`, `revenue_raw`, `cost_raw`), so every reason code is a plain column condition;
+- the Bronze lineage columns.
+Everything is a Spark expression (no Python UDFs), evaluated in one pass.
+"""
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, functions as F
+
+from silver.contract import AMOUNT_TYPE, CORRUPT_RECORD, FX_TYPE, RAW_SCHEMA, UNKNOWN_CHANNEL
+from silver.reference_data import Reference, hmac_pads
+
+# ISO-8601 date-time that states its offset (`Z`, `+02:00`, `+0200`, `+02`); no offset = invalid.
+ISO_WITH_OFFSET = (r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
+                   r"([Zz]|[+-]\d{2}(:?\d{2})?)$")
+EPOCH_MILLIS = r"^-?\d{1,16}$"
+NUMERIC = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+# Plausible event times; anything outside is `invalid_timestamp` (e.g. epoch seconds sent as ms).
+MIN_EVENT_TS = "2000-01-01 00:00:00"
+MAX_EVENT_TS = "2100-01-01 00:00:00"
+
+BRONZE_LINEAGE = ("raw", "raw_bytes", "_bronze_id", "_source", "_ingested_at", "_ingest_batch_id")
+EVIDENCE_COLUMNS = ("_utf8_valid", "_json_ok", "_record_bytes", "event_ts_raw", "revenue_raw", "cost_raw")
+
+
+def clean_text(col: Column) -> Column:
+    """Trimmed string; empty or blank -> NULL (a blank required field counts as missing)."""
+    return F.nullif(F.trim(col), F.lit(""))
+
+
+def parse_event_ts(raw: Column) -> Column:
+    """ISO-8601 with offset, or epoch milliseconds -> TIMESTAMP (UTC); NULL when invalid."""
+    return (
+        F.when(raw.rlike(EPOCH_MILLIS), F.timestamp_millis(raw.try_cast("bigint")))
+        .when(raw.rlike(ISO_WITH_OFFSET), raw.try_cast("timestamp"))
+    )
+
+
+def within_plausible_range(ts: Column) -> Column:
+    return F.when(
+        (ts >= F.lit(MIN_EVENT_TS).cast("timestamp")) & (ts < F.lit(MAX_EVENT_TS).cast("timestamp")), ts
+    )
+
+
+def parse_amount(raw: Column) -> Column:
+    """Number or numeric string -> DECIMAL(18,4); NULL when not numeric or out of range."""
+    return F.when(raw.rlike(NUMERIC), raw.try_cast(AMOUNT_TYPE))
+
+
+def hmac_sha256_hex(message: Column, key: bytes) -> Column:
+    """HMAC-SHA256(key, message) as lower-case hex, as a Spark expression (RFC 2104)."""
+    ipad, opad = hmac_pads(key)
+    inner = F.unhex(F.sha2(F.concat(F.unhex(F.lit(ipad.hex())), F.encode(message, "UTF-8")), 256))
+    return F.sha2(F.concat(F.unhex(F.lit(opad.hex())), inner), 256)
+
+
+def normalize_email(email: Column) -> Column:
+    return F.lower(clean_text(email))
+
+
+def _literal_map(mapping: dict, value_type: str | None = None) -> Column:
+    items = []
+    for key, value in sorted(mapping.items()):
+        items.append(F.lit(key))
+        items.append(F.lit(str(value)).cast(value_type) if value_type else F.lit(value))
+    return F.create_map(*items)
+
+
+def canonical_channel(channel_raw: Column, aliases: dict[str, str]) -> Column:
+    key = F.regexp_replace(F.lower(F.trim(channel_raw)), r"\s+", " ")
+    mapped = F.try_element_at(_literal_map(dict(aliases)), key)
+    return F.when(channel_raw.isNotNull(), F.coalesce(mapped, F.lit(UNKNOWN_CHANNEL)))
+
+
+def standardize(bronze: DataFrame, reference: Reference) -> DataFrame:
+    """Bronze rows -> candidate rows (see module docstring). One output row per input row."""
+    parsed = F.from_json(
+        "raw", RAW_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+    )
+    step1 = bronze.select(*BRONZE_LINEAGE, parsed.alias("_p"))
+    p = lambda name: F.col(f"_p.{name}")  # noqa: E731
+    step2 = step1.select(
+        *BRONZE_LINEAGE,
+        F.col("raw_bytes").isNull().alias("_utf8_valid"),
+        (F.col("_p").isNotNull() & p(CORRUPT_RECORD).isNull()).alias("_json_ok"),
+        F.coalesce(F.octet_length("raw_bytes"), F.octet_length("raw")).alias("_record_bytes"),
+        clean_text(p("event_id")).alias("event_id"),
+        F.lower(clean_text(p("event_type"))).alias("event_type"),
+        clean_text(p("event_ts")).alias("event_ts_raw"),
+        clean_text(p("campaign_id")).alias("campaign_id"),
+        clean_text(p("channel")).alias("channel_raw"),
+        clean_text(p("user_id")).alias("user_id"),
+        normalize_email(p("email")).alias("_email_norm"),
+        clean_text(p("order_id")).alias("order_id"),
+        clean_text(p("revenue")).alias("revenue_raw"),
+        clean_text(p("cost")).alias("cost_raw"),
+        F.upper(clean_text(p("currency"))).alias("currency"),
+        clean_text(p("utm_source")).alias("utm_source"),
+        clean_text(p("utm_medium")).alias("utm_medium"),
+        clean_text(p("utm_campaign")).alias("utm_campaign"),
+        clean_text(p("properties")).alias("properties"),
+    )
+    event_ts = within_plausible_range(parse_event_ts(F.col("event_ts_raw")))
+    fx_rate = F.try_element_at(_literal_map(dict(reference.fx_rates_usd), FX_TYPE), F.col("currency"))
+    lateness_micros = int(reference.lateness_hours * 3600 * 1_000_000)
+    step3 = step2.select(
+        "*",
+        event_ts.alias("event_ts"),
+        canonical_channel(F.col("channel_raw"), reference.channel_aliases).alias("channel"),
+        F.when(F.col("_email_norm").isNotNull(),
+               hmac_sha256_hex(F.col("_email_norm"), reference.pii_key)).alias("email_hash"),
+        parse_amount(F.col("revenue_raw")).alias("revenue"),
+        parse_amount(F.col("cost_raw")).alias("cost"),
+        fx_rate.alias("fx_rate_usd"),
+    ).drop("_email_norm")
+    usd = lambda c: (F.col(c) * F.col("fx_rate_usd")).try_cast(AMOUNT_TYPE)  # noqa: E731
+    return step3.select(
+        *BRONZE_LINEAGE, *EVIDENCE_COLUMNS,
+        "event_id", "event_type", "event_ts",
+        F.to_date("event_ts").alias("event_date"),
+        "campaign_id", "channel", "channel_raw", "user_id", "email_hash", "order_id",
+        "revenue", "cost", "currency", "fx_rate_usd",
+        usd("revenue").alias("revenue_usd"),
+        usd("cost").alias("cost_usd"),
+        "utm_source", "utm_medium", "utm_campaign", "properties",
+        F.coalesce(
+            (F.unix_micros("_ingested_at") - F.unix_micros("event_ts")) > F.lit(lateness_micros),
+            F.lit(False),
+        ).alias("is_late"),
+    )

@@ -1,0 +1,78 @@
+"""Helpers for the Silver tests: Bronze rows by hand, one-shot refine runs, table reads."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from pipelines.catalog import table_path
+from pipelines.config import Config
+
+
+def bronze_rows(spark: Any, lines: Iterable[bytes | str], *, batch: int = 0,
+                ingested_at: datetime | None = None, source: str = "file:/landing/test.jsonl"):
+    """Rows exactly as bronze.events_raw holds them (invalid UTF-8 keeps its bytes)."""
+    from bronze.events_raw import BRONZE_COLUMNS
+
+    ingested_at = ingested_at or datetime.now(timezone.utc)
+    rows = []
+    for i, line in enumerate(lines):
+        data = line.encode("utf-8") if isinstance(line, str) else line
+        try:
+            raw, raw_bytes = data.decode("utf-8"), None
+        except UnicodeDecodeError:
+            raw, raw_bytes = data.decode("utf-8", errors="replace"), bytearray(data)
+        rows.append((raw, raw_bytes, f"test-{batch:08d}-{i:012x}", source, ingested_at, ingested_at,
+                     batch, "test-run", ingested_at.date()))
+    schema = ", ".join(f"{name} {ddl.replace(' NOT NULL', '')}" for name, ddl, _ in BRONZE_COLUMNS)
+    return spark.createDataFrame(rows, schema)
+
+
+def append_bronze(spark: Any, config: Config, lines: Iterable[bytes | str], **kwargs: Any) -> None:
+    from bronze.events_raw import create_table
+
+    location = create_table(spark, config)
+    bronze_rows(spark, lines, **kwargs).write.format("delta").mode("append").save(location)
+
+
+def run_refine(spark: Any, config: Config, *, run_id: str = "test-run", **kwargs: Any) -> None:
+    """One `refine --once`; re-raises the batch's exception (as the StreamingQueryException)."""
+    from silver.refine import start_refine
+
+    query = start_refine(spark, config, run_id, continuous=False, **kwargs)
+    try:
+        query.awaitTermination()
+    finally:
+        query.stop()
+
+
+def read(spark: Any, config: Config, schema: str, table: str):
+    return spark.read.format("delta").load(table_path(config, schema, table))
+
+
+def count(spark: Any, config: Config, schema: str, table: str) -> int:
+    try:
+        return read(spark, config, schema, table).count()
+    except Exception:  # table not created
+        return 0
+
+
+def event(event_id: str, event_type: str = "click", /, **fields: Any) -> str:
+    """A valid event line (click by default) with `fields` overriding/adding keys (None deletes)."""
+    base: dict[str, Any] = {
+        "event_id": event_id, "event_type": event_type, "event_ts": "2026-10-01T12:00:00Z",
+        "campaign_id": "cmp-1", "channel": "Google Ads", "user_id": "u-1",
+    }
+    if event_type == "purchase":
+        base.update(order_id=f"o-{event_id}", revenue="10.50", currency="EUR")
+        base.pop("campaign_id")
+        base.pop("channel")
+    if event_type == "ad_spend":
+        base.update(cost=100, currency="USD")
+        base.pop("user_id")
+    for key, value in fields.items():
+        if value is None:
+            base.pop(key, None)
+        else:
+            base[key] = value
+    return json.dumps(base)

@@ -1,0 +1,42 @@
+"""A crash between the Silver write and the other writes, then a restart: every table as if once."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import make_config
+from tests.integration.silver_support import append_bronze, count, event, read, run_refine
+
+pytestmark = pytest.mark.integration
+
+LINES = [event(f"e-{i}") for i in range(8)] + [event("e-0"), event("bad", "page_view")]
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def _crash_after_silver(table: str, batch_id: int) -> None:
+    if table == "silver.events":
+        raise Crash(f"injected after {table} write of batch {batch_id}")
+
+
+def test_restart_after_a_crash_after_the_silver_write_leaves_exact_counts(spark, tmp_path):
+    config = make_config(tmp_path / "lake")
+    append_bronze(spark, config, LINES)
+
+    with pytest.raises(Exception, match="injected after silver.events"):
+        run_refine(spark, config, run_id="crashing", on_table_written=_crash_after_silver)
+    assert count(spark, config, "silver", "events") == 8  # the Silver write committed...
+    assert count(spark, config, "audit", "batch_ledger") == 0  # ...the others did not
+
+    run_refine(spark, config, run_id="restarted")
+
+    assert count(spark, config, "silver", "events") == 8
+    assert read(spark, config, "silver", "events").select("event_id").distinct().count() == 8
+    assert count(spark, config, "silver", "events_quarantine") == 1
+    assert count(spark, config, "silver", "events_duplicates") == 1
+    ledger = read(spark, config, "audit", "batch_ledger").collect()
+    assert len(ledger) == 1
+    row = ledger[0]
+    assert (row["rows_read"], row["rows_inserted"], row["rows_quarantined"], row["rows_duplicate"]) == (10, 8, 1, 1)
+    assert row["run_id"] == "restarted"
