@@ -286,6 +286,14 @@ class QualityGate:
         gx_suite = self.context.suites.add(gx_suite)
         self.validation = self.context.validation_definitions.add(
             gx.ValidationDefinition(data=batch_definition, suite=gx_suite, name=f"{suite.name}_gate"))
+        # The quarantine expectations again, run with row ids over the flagged rows only.
+        rows_suite = ExpectationSuite(name=f"{suite.name}__flagged_rows")
+        for spec in suite.quarantine:
+            rows_suite.add_expectation_configuration(ExpectationConfiguration(
+                type=spec.type, kwargs=spec.gx_kwargs, meta={"index": spec.index}))
+        self.rows_validation = self.context.validation_definitions.add(gx.ValidationDefinition(
+            data=batch_definition, suite=self.context.suites.add(rows_suite),
+            name=f"{suite.name}_flagged_rows"))
         if docs_dir:
             Path(docs_dir).mkdir(parents=True, exist_ok=True)
             self.context.add_data_docs_site("medallion", {
@@ -296,17 +304,44 @@ class QualityGate:
             })
 
     def validate(self, batch: DataFrame, *, gate_run_id: str) -> GateResult:
-        """Validate a (persisted) batch; GX reports unexpected rows by `_bronze_id`."""
+        """Validate a persisted, flagged batch (`flag_rows` output) in two GX runs.
+
+        1. the whole suite over the whole batch, counts only (`BASIC`, no partial lists): the
+           success of every expectation and its unexpected count;
+        2. the quarantine expectations over the flagged rows only, `COMPLETE` with row ids.
+        GX's unexpected rows within the flagged subset are a subset of its unexpected rows in the
+        whole batch; when their number equals the whole-batch count, the two sets are equal. So
+        run 2 yields exactly the rows GX finds unexpected in the batch, at the cost of listing
+        ids for ~the bad rows instead of scanning the whole batch once per expectation.
+        """
         needed = sorted(self.suite.columns | {ROW_ID} | _when_columns(self.suite, batch.columns))
-        frame = batch.select(*[F.col(f"`{c}`") for c in needed])
+        columns = [F.col(f"`{c}`") for c in needed]
         started = time.monotonic()
         validated_at = datetime.now(timezone.utc)
         with warnings.catch_warnings():
             # GX >= 1.9 deprecates string row conditions (condition_parser: spark) for 2.0.
             warnings.simplefilter("ignore", DeprecationWarning)
-            result = self._run(frame, gate_run_id, validated_at)
+            result = self._run(self.validation, batch.select(*columns), gate_run_id, validated_at,
+                               {"result_format": "BASIC", "partial_unexpected_count": 0})
+            outcomes = [self._outcome(r) for r in result.results]
+            if any(o.unexpected_count for o in outcomes if o.spec.action == "quarantine"):
+                # Cached on its own: GX runs dozens of jobs over it, each would rescan the batch.
+                flagged = batch.filter(F.size(FAILED_COL) > 0).select(*columns).persist()
+                try:
+                    rows = self._run(self.rows_validation, flagged, gate_run_id, validated_at, {
+                        "result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID],
+                        "exclude_unexpected_values": True, "include_unexpected_rows": False})
+                finally:
+                    flagged.unpersist()
+                ids = {o.spec.index: o.unexpected_ids for o in map(self._outcome, rows.results)}
+            else:
+                ids = {}
+        for o in outcomes:
+            if o.spec.action == "quarantine":
+                found = ids.get(o.spec.index) or set()
+                # Whole-batch count == ids found among the flagged rows => these are all of them.
+                o.unexpected_ids = found if len(found) == (o.unexpected_count or 0) else None
         seconds = time.monotonic() - started
-        outcomes = [self._outcome(r) for r in result.results]
         gate = GateResult(suite=self.suite, gate_run_id=gate_run_id, success=bool(result.success),
                           outcomes=outcomes, seconds=seconds, validated_at=validated_at,
                           result_id=self._result_key(result))
@@ -317,15 +352,12 @@ class QualityGate:
                 f"{o.spec.label}: {o.exception}" for o in broken)})
         return gate
 
-    def _run(self, frame: DataFrame, gate_run_id: str, validated_at: datetime) -> Any:
+    def _run(self, validation: Any, frame: DataFrame, gate_run_id: str, validated_at: datetime,
+             result_format: dict[str, Any]) -> Any:
         from great_expectations.core.run_identifier import RunIdentifier
 
-        return self.validation.run(
-            batch_parameters={"dataframe": frame},
-            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID],
-                           "exclude_unexpected_values": True, "include_unexpected_rows": False},
-            run_id=RunIdentifier(run_name=gate_run_id, run_time=validated_at),
-        )
+        return validation.run(batch_parameters={"dataframe": frame}, result_format=result_format,
+                              run_id=RunIdentifier(run_name=gate_run_id, run_time=validated_at))
 
     def _outcome(self, r: Any) -> ExpectationOutcome:
         cfg = r.expectation_config
@@ -381,7 +413,16 @@ def check_agreement(gate: GateResult, flagged: Mapping[str, Iterable[int]]) -> N
         for index in indexes:
             ours[index].add(row_id)
     problems = []
-    for index, gx_ids in gate.quarantine_ids().items():
+    for outcome in gate.outcomes:
+        if outcome.spec.action != "quarantine":
+            continue
+        index = outcome.spec.index
+        if outcome.unexpected_ids is None:  # GX counted unexpected rows the predicates missed
+            spec = gate.suite.expectations[index]
+            problems.append(f"{spec.label}: GX counts {outcome.unexpected_count} unexpected rows, "
+                            f"the gate flagged {len(ours[index])}")
+            continue
+        gx_ids = outcome.unexpected_ids
         if gx_ids != ours[index]:
             spec = gate.suite.expectations[index]
             only_gx, only_ours = sorted(gx_ids - ours[index]), sorted(ours[index] - gx_ids)
