@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 MED    := $(VENV)/bin/medallion
 DEMO_EVENTS ?= 20000
 
-.PHONY: install install-test demo test test-fast bench clean
+.PHONY: install install-test demo test test-slow test-fast bench bench-silver bench-gold gold-ci clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,14 +27,26 @@ demo: install
 	$(MED) run --once
 	$(MED) show
 
-test: install-test  ## the full default suite (what CI runs)
-	$(PY) -m pytest -q
+test: install-test  ## the default suite: unit + integration on real Spark/Delta/GX/dbt (~10 min)
+	$(PY) -m pytest -q -m "not slow"
 
-test-fast: install-test  ## unit tests only (no Spark)
+test-slow: install-test  ## crash/restart, multi-process and end-to-end suites (~10 min; CI runs them)
+	$(PY) -m pytest -q -m slow
+
+test-fast: install-test  ## unit tests only (small local Spark frames, no streams)
 	$(PY) -m pytest -q tests/unit
 
-bench: install
+bench: install  ## Bronze ingest vs bare Spark (1M events)
 	$(PY) benchmarks/bench_bronze_ingest.py
 
+bench-silver: install  ## Silver refine vs bare parse (1M events) and continuous latency
+	$(PY) benchmarks/bench_silver_refine.py
+
+bench-gold: install  ## Gold full refresh vs incremental, warm and cold
+	$(PY) benchmarks/bench_gold_build.py
+
+gold-ci: install  ## the scheduled dbt CI steps, locally, against the embedded default
+	bash dbt_project/ci/gold_ci.sh
+
 clean:
-	rm -rf lakehouse spark-warehouse metastore_db derby.log
+	rm -rf lakehouse spark-warehouse metastore_db derby.log bench-out dbt_project/target dbt_project/logs

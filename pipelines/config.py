@@ -105,7 +105,8 @@ class GoldConfig:
     lookback_days: int = field(default=3, metadata=_min(0))
     # `medallion run --continuous`: rebuild Gold this often while the streams run.
     rebuild_interval_seconds: float = field(default=300.0, metadata=_min(1.0))
-    # dbt threads (models built concurrently in the one Spark session).
+    # dbt threads: nodes (models, tests) run concurrently in the one Spark session. Much of a
+    # small build is per-statement driver overhead, so more threads than cores still pays.
     threads: int = field(default=4, metadata=_min(1))
 
 

@@ -20,6 +20,7 @@ _MESSAGES: dict[str, str] = {
     ),
     "JAVA_NOT_FOUND": "Java 17+ is required to run Spark; install a JDK and set JAVA_HOME ({detail})",
     "INVALID_ARGUMENT": "invalid {name} {value!r}: {detail}",
+    "GOLD_BUILD_FAILED": "dbt build of Gold failed: {detail}",
     "UNKNOWN_STAGE": "unknown stage(s) {stage}; known: {known}",
     "STREAM_FAILED": "{stage} stream failed: {detail}",
     "CHECKPOINT_MISMATCH": "{detail}",

@@ -1,8 +1,9 @@
 """Runs pipeline stages: `--once` one after the other, `--continuous` all streams side by side.
 
-Holds no business rules: each stage is a `start_*` function of its layer package that returns a
-started StreamingQuery. Ctrl-C / SIGTERM stop the streams between micro-batches where possible;
-exactly-once sinks make any stop safe.
+Holds no business rules: each stream stage is a `start_*` function of its layer package that
+returns a started StreamingQuery; the `build` stage (Gold, dbt) is a batch run, done once after the
+streams, or every `gold.rebuild_interval_seconds` while they run continuously. Ctrl-C / SIGTERM
+stop the streams between micro-batches where possible; exactly-once sinks make any stop safe.
 """
 from __future__ import annotations
 
@@ -37,7 +38,18 @@ STREAM_STAGES: dict[str, Callable[[], StreamStarter]] = {
     "ingest": _ingest,
     "refine": _refine,
 }
-ALL_STAGES: tuple[str, ...] = tuple(STREAM_STAGES)
+BATCH_STAGES: tuple[str, ...] = ("build",)
+ALL_STAGES: tuple[str, ...] = (*STREAM_STAGES, *BATCH_STAGES)
+
+
+def _build_gold(spark: Any, config: Config, run_id: str) -> None:
+    """One in-process `dbt build` of Gold; a failed build is a failed run."""
+    from gold.dbt_build import build_gold
+
+    outcome = build_gold(config, spark=spark, run_id=run_id)
+    print(outcome.summary())
+    if not outcome.success:
+        raise PipelineError("GOLD_BUILD_FAILED", {"detail": outcome.error or "; ".join(outcome.failures[:3])})
 
 
 @dataclass
@@ -66,9 +78,11 @@ def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: An
     """Run `stages` with one Spark session; returns the process exit status."""
     from pipelines.spark_session import build_session
 
-    unknown = [s for s in stages if s not in STREAM_STAGES]
+    unknown = [s for s in stages if s not in ALL_STAGES]
     if unknown:
-        raise PipelineError("UNKNOWN_STAGE", {"stage": ", ".join(unknown), "known": ", ".join(STREAM_STAGES)})
+        raise PipelineError("UNKNOWN_STAGE", {"stage": ", ".join(unknown), "known": ", ".join(ALL_STAGES)})
+    streams = [s for s in stages if s in STREAM_STAGES]
+    build = "build" in stages
     spark = spark or build_session(config)
     run_id = new_run_id()
     tag_session_commits(spark, run_id, "+".join(stages))
@@ -76,11 +90,14 @@ def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: An
     stats = StreamStats()
     started = time.monotonic()
     if continuous:
-        _run_continuous(spark, config, stages, run_id, stop_event or _signal_stop_event(), stats)
+        _run_continuous(spark, config, streams, run_id, stop_event or _signal_stop_event(), stats,
+                        rebuild_every=config.gold.rebuild_interval_seconds if build else None)
     else:
-        for stage in stages:
+        for stage in streams:
             query = STREAM_STAGES[stage]()(spark, config, run_id, continuous=False)
             _await(query, stats)
+        if build:
+            _build_gold(spark, config, run_id)
     elapsed = time.monotonic() - started
     for name in sorted(stats.rows):
         print(f"{name}: {stats.rows[name]} rows in {stats.batches[name]} batches")
@@ -119,10 +136,17 @@ def _signal_stop_event() -> threading.Event:
 
 
 def _run_continuous(spark: Any, config: Config, stages: list[str], run_id: str,
-                    stop: threading.Event, stats: StreamStats) -> None:
+                    stop: threading.Event, stats: StreamStats, *, rebuild_every: float | None) -> None:
     queries = [STREAM_STAGES[s]()(spark, config, run_id, continuous=True) for s in stages]
+    next_build = time.monotonic() + (rebuild_every or 0.0)
     try:
         while not stop.is_set():
+            if rebuild_every is not None and time.monotonic() >= next_build:
+                try:  # streams keep running on their own threads meanwhile
+                    _build_gold(spark, config, run_id)
+                except PipelineError as exc:  # keep ingesting; the next interval retries
+                    log.error("%s (streams keep running; retrying in %.0fs)", exc, rebuild_every)
+                next_build = time.monotonic() + rebuild_every
             for query in queries:
                 if not query.isActive:
                     _await(query, stats)  # raises if it failed

@@ -1,0 +1,321 @@
+"""Run the dbt project (`dbt_project/`) in-process, sharing this process's Spark session.
+
+`medallion build [dbt args]` = build the session, register the warehouse tables by location,
+then `dbt build` through `dbtRunner` with the profile's `local` target (dbt-spark
+`method: session` picks up the running session through `getOrCreate`). A cold `dbt build` CLI run
+pays ~25 s of JVM start; in-process it is the models' own time.
+
+The same project also runs as plain `dbt build --project-dir dbt_project --profiles-dir
+dbt_project`: its on-run-start hook then registers the tables itself (see
+`dbt_project/macros/register_warehouse_tables.sql`).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from pipelines.config import Config, is_uri, join_path
+from pipelines.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+
+# Runtime confs dbt-spark (re)sets (it forces ANSI off, applies the profile's
+# server_side_parameters) or our on-run-start hook sets (commit metadata). dbt runs in a child
+# session (see _isolated_session); these are also restored on the parent, belt and braces.
+_SESSION_CONFS = (
+    "spark.sql.ansi.enabled",
+    "spark.sql.shuffle.partitions",
+    "spark.sql.session.timeZone",
+    "spark.databricks.delta.commitInfo.userMetadata",
+)
+
+
+@dataclass
+class DbtOutcome:
+    """What one dbt invocation did."""
+
+    command: str
+    success: bool
+    seconds: float
+    counts: Counter = field(default_factory=Counter)  # (resource_type, status) -> n
+    failures: list[str] = field(default_factory=list)
+    error: str | None = None
+    target_path: str = ""
+
+    def summary(self) -> str:
+        by_status: Counter = Counter()
+        by_type: Counter = Counter()
+        for (rtype, status), n in self.counts.items():
+            by_status[status] += n
+            by_type[rtype] += n
+        kinds = ", ".join(f"{n} {rtype}{'' if n == 1 else 's'}" for rtype, n in sorted(by_type.items()))
+        statuses = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items()))
+        head = (f"dbt {self.command}: {'OK' if self.success else 'FAILED'} in {self.seconds:.1f}s"
+                + (f" - {kinds}: {statuses}" if kinds else ""))
+        lines = [head, *(f"  {line}" for line in self.failures)]
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        return "\n".join(lines)
+
+
+def project_dir() -> Path:
+    if not (PROJECT_DIR / "dbt_project.yml").is_file():
+        raise PipelineError("DBT_PROJECT_NOT_FOUND", {"path": PROJECT_DIR})
+    return PROJECT_DIR
+
+
+def dbt_target(config: Config) -> str:
+    return config.gold.target or os.environ.get("DBT_TARGET") or "local"
+
+
+def dbt_vars(config: Config, *, run_id: str = "", register_tables: bool = False) -> dict[str, Any]:
+    """`--vars` for the project: where Gold lives and how far incremental runs look back."""
+    return {
+        "warehouse": config.warehouse,
+        "lookback_days": config.gold.lookback_days,
+        "register_tables": register_tables,
+        "run_id": run_id,
+    }
+
+
+def dbt_environment(config: Config) -> dict[str, str]:
+    """Environment the profile reads (`env_var(...)` in dbt_project/profiles.yml)."""
+    return {
+        "DBT_TARGET": dbt_target(config),
+        "DBT_THREADS": str(config.gold.threads),
+        "MEDALLION_WAREHOUSE": config.warehouse,
+        "MEDALLION_SPARK_MASTER": config.spark.master,
+        "MEDALLION_DRIVER_MEMORY": config.spark.driver_memory,
+        "MEDALLION_SHUFFLE_PARTITIONS": str(config.spark.shuffle_partitions),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": os.environ.get("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
+    }
+
+
+def docs_dir(config: Config) -> str:
+    """Where `medallion docs` writes the dbt docs site: beside the GX Data Docs (<root>/docs/gx,
+    or the configured `refine.docs_dir`), i.e. <root>/docs/dbt by default."""
+    try:
+        from silver.refine import docs_dir as gx_docs_dir
+
+        gx = gx_docs_dir(config) if getattr(getattr(config, "refine", None), "docs_dir", "") else None
+    except ImportError:  # pragma: no cover - silver not installed
+        gx = None
+    if gx:
+        return str(Path(gx).parent / "dbt")
+    root = config.paths.root
+    return join_path(root, "docs", "dbt") if not is_uri(root) else str(Path("docs", "dbt").resolve())
+
+
+@contextlib.contextmanager
+def _patched_environ(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+@contextlib.contextmanager
+def _isolated_session(spark: Any) -> Iterator[Any]:
+    """Run dbt in a child session of `spark`: same SparkContext, same catalog (tables registered
+    in the parent are visible), but its own SQL conf and temporary views. dbt-spark's `session`
+    method takes the process's default session (`SparkSession.builder.getOrCreate()`), and sets
+    runtime confs on it (ANSI off, the profile's parameters, our commit metadata); pointing the
+    default at a child keeps those changes away from streams running on the parent session
+    (`medallion run --continuous` rebuilds Gold in-process while the streams run)."""
+    from pyspark.sql import SparkSession
+
+    child = spark.newSession()
+    saved = (SparkSession._instantiatedSession, SparkSession._activeSession)
+    SparkSession._instantiatedSession = child
+    SparkSession._activeSession = child
+    try:
+        yield child
+    finally:
+        SparkSession._instantiatedSession, SparkSession._activeSession = saved
+
+
+@contextlib.contextmanager
+def _restored_session_confs(spark: Any) -> Iterator[None]:
+    saved = {key: spark.conf.get(key, None) for key in _SESSION_CONFS}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+def run_dbt(spark: Any, config: Config, command: Sequence[str], extra_args: Sequence[str] = (),
+            *, run_id: str = "") -> DbtOutcome:
+    """Invoke dbt in this process (`command` e.g. ["build"], ["docs", "generate"])."""
+    from dbt.cli.main import dbtRunner
+
+    project = project_dir()
+    target = dbt_target(config)
+    # With the local target the tables are registered here, in Python; a thrift server has
+    # its own catalog, so the hook registers them there.
+    variables = dbt_vars(config, run_id=run_id, register_tables=target != "local")
+    extra, user_vars = _split_vars(extra_args)
+    args = [
+        *command,
+        "--project-dir", str(project),
+        "--profiles-dir", str(project),
+        "--target", target,
+        "--vars", json.dumps({**variables, **user_vars}),
+        *extra,
+    ]
+    log.debug("dbt %s", " ".join(args))
+    started = time.monotonic()
+    with _patched_environ(dbt_environment(config)), _restored_session_confs(spark), \
+            _isolated_session(spark), contextlib.chdir(os.getcwd()):
+        result = dbtRunner().invoke(args)
+    outcome = DbtOutcome(command=" ".join(command), success=bool(result.success),
+                         seconds=time.monotonic() - started)
+    if result.exception is not None:
+        outcome.error = str(result.exception).strip().splitlines()[0] if str(result.exception).strip() \
+            else type(result.exception).__name__
+    _collect(outcome, result.result)
+    outcome.target_path = _target_path(project, extra_args)
+    return outcome
+
+
+def _split_vars(extra_args: Sequence[str]) -> tuple[list[str], dict[str, Any]]:
+    """Take `--vars {...}` out of the user's dbt args, to merge them over ours (dbt keeps only one)."""
+    import yaml
+
+    rest: list[str] = []
+    user: dict[str, Any] = {}
+    args = list(extra_args)
+    i = 0
+    while i < len(args):
+        if args[i] == "--vars" and i + 1 < len(args):
+            user.update(yaml.safe_load(args[i + 1]) or {})
+            i += 2
+            continue
+        if args[i].startswith("--vars="):
+            user.update(yaml.safe_load(args[i].split("=", 1)[1]) or {})
+        else:
+            rest.append(args[i])
+        i += 1
+    return rest, user
+
+
+def _collect(outcome: DbtOutcome, results: Any) -> None:
+    for item in getattr(results, "results", None) or []:
+        node = getattr(item, "node", None)
+        rtype = str(getattr(getattr(node, "resource_type", None), "value", "node"))
+        status = str(getattr(item.status, "value", item.status))
+        outcome.counts[(rtype, status)] += 1
+        if status in ("error", "fail", "runtime error"):
+            name = getattr(node, "name", "?")
+            message = (item.message or "").strip().splitlines()
+            outcome.failures.append(f"{status.upper()} {rtype} {name}: {message[0] if message else ''}")
+
+
+def _target_path(project: Path, extra_args: Sequence[str]) -> str:
+    args = list(extra_args)
+    if "--target-path" in args and args.index("--target-path") + 1 < len(args):
+        return args[args.index("--target-path") + 1]
+    return os.environ.get("DBT_TARGET_PATH") or str(project / "target")
+
+
+def _check_sources(spark: Any, config: Config, registered: list[str]) -> None:
+    if "silver.events" not in registered:
+        raise PipelineError("GOLD_SOURCE_MISSING", {
+            "table": "silver.events", "path": join_path(config.warehouse, "silver", "events")})
+
+
+# Schemas whose Delta tables dbt writes (marts; the attribution table).
+GOLD_TABLE_SCHEMAS = ("gold", "gold_intermediate")
+
+
+def _forget_foreign_gold_tables(spark: Any, config: Config) -> list[str]:
+    """Unregister Gold tables this session knows from another warehouse (a process that builds
+    for two configs). Otherwise dbt would `create or replace` them at the old location's name
+    and Delta refuses the location mismatch. External tables: dropping the entry keeps files."""
+    forgotten = []
+    for schema in GOLD_TABLE_SCHEMAS:
+        if not spark.catalog.databaseExists(schema):
+            continue
+        for table in spark.catalog.listTables(schema):
+            if table.isTemporary or table.tableType == "VIEW":
+                continue
+            name = f"{schema}.{table.name}"
+            try:
+                location = spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
+            except Exception:  # noqa: BLE001 - unreadable (files gone): forget it as well
+                location = ""
+            expected = join_path(config.warehouse, schema, table.name)
+            if location.removeprefix("file:").rstrip("/") != expected.removeprefix("file:").rstrip("/"):
+                spark.sql(f"DROP TABLE IF EXISTS {name}")
+                forgotten.append(name)
+    if forgotten:
+        log.info("unregistered Gold tables of another warehouse: %s", ", ".join(forgotten))
+    return forgotten
+
+
+def prepare_session(config: Config, spark: Any = None) -> Any:
+    """The pipeline's session with every warehouse table registered (creates it if needed)."""
+    from pipelines.catalog import register_tables
+    from pipelines.spark_session import build_session
+
+    spark = spark or build_session(config, app_suffix="gold")
+    registered = register_tables(spark, config)
+    _forget_foreign_gold_tables(spark, config)
+    if dbt_target(config) == "local":
+        _check_sources(spark, config, registered)
+    return spark
+
+
+def build_gold(config: Config, extra_args: Sequence[str] = (), *, spark: Any = None,
+               run_id: str = "") -> DbtOutcome:
+    """`dbt build` against the configured warehouse (models, tests and unit tests)."""
+    spark = prepare_session(config, spark)
+    return run_dbt(spark, config, ["build"], extra_args, run_id=run_id)
+
+
+def generate_docs(config: Config, extra_args: Sequence[str] = (), *, spark: Any = None) -> tuple[DbtOutcome, str]:
+    """`dbt docs generate` into `docs_dir(config)`; returns the outcome and the index.html path."""
+    spark = prepare_session(config, spark)
+    out = docs_dir(config)
+    outcome = run_dbt(spark, config, ["docs", "generate"], ["--target-path", out, *extra_args])
+    return outcome, str(Path(out) / "index.html")
+
+
+def cmd_build(config: Config, extra_args: Sequence[str]) -> int:
+    """CLI entry: print a concise summary; non-zero when anything failed."""
+    from pipelines.runs import new_run_id
+
+    outcome = build_gold(config, extra_args, run_id=new_run_id())
+    print(outcome.summary())
+    if outcome.success:
+        print(f"gold tables: {join_path(config.warehouse, 'gold')}  "
+              f"(artifacts: {outcome.target_path}/manifest.json, run_results.json)")
+    return 0 if outcome.success else 1
+
+
+def cmd_docs(config: Config, extra_args: Sequence[str]) -> int:
+    outcome, index = generate_docs(config, extra_args)
+    print(outcome.summary())
+    if outcome.success:
+        print(f"dbt docs (lineage graph): {index}")
+        print(f"serve them with: dbt docs serve --project-dir {project_dir()} "
+              f"--profiles-dir {project_dir()} --target-path {Path(index).parent}")
+    return 0 if outcome.success else 1

@@ -1,0 +1,262 @@
+"""Helpers for the Gold tests: silver.events by DDL, hand-made events, an independent Python
+computation of the Gold metrics (DESIGN.md definitions), and Gold tables as comparable rows.
+
+Deliberately no Spark/SQL in the expected-value code: it re-derives every figure with plain
+Python from event dicts, so a wrong join or window in the dbt models shows up as a difference.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Iterable
+
+from pipelines.config import Config, join_path
+
+SILVER_EVENTS_DDL = """
+CREATE TABLE IF NOT EXISTS delta.`{path}` (
+  event_id STRING NOT NULL, event_type STRING NOT NULL,
+  event_ts TIMESTAMP NOT NULL, event_date DATE NOT NULL,
+  campaign_id STRING, channel STRING, channel_raw STRING, user_id STRING, email_hash STRING,
+  order_id STRING,
+  revenue DECIMAL(18,4), cost DECIMAL(18,4), currency STRING, fx_rate_usd DECIMAL(18,8),
+  revenue_usd DECIMAL(18,4), cost_usd DECIMAL(18,4),
+  utm_source STRING, utm_medium STRING, utm_campaign STRING, properties STRING,
+  is_late BOOLEAN NOT NULL,
+  _bronze_id STRING NOT NULL, _ingested_at TIMESTAMP NOT NULL, _silver_batch_id BIGINT NOT NULL,
+  _processed_at TIMESTAMP NOT NULL, _gate_run_id STRING NOT NULL
+) USING delta PARTITIONED BY (event_date)
+"""
+
+COLUMNS = ("event_id", "event_type", "event_ts", "event_date", "campaign_id", "channel", "channel_raw",
+           "user_id", "email_hash", "order_id", "revenue", "cost", "currency", "fx_rate_usd",
+           "revenue_usd", "cost_usd", "utm_source", "utm_medium", "utm_campaign", "properties",
+           "is_late", "_bronze_id", "_ingested_at", "_silver_batch_id", "_processed_at", "_gate_run_id")
+
+Q4 = Decimal("0.0001")
+_ids = itertools.count(1)
+
+
+def silver_events_path(config: Config) -> str:
+    return join_path(config.warehouse, "silver", "events")
+
+
+def create_silver_events(spark: Any, config: Config) -> str:
+    path = silver_events_path(config)
+    spark.sql(SILVER_EVENTS_DDL.format(path=path))
+    return path
+
+
+def event(event_type: str, ts: str | dt.datetime, *, campaign_id: str | None = None,
+          channel: str | None = None, user_id: str | None = None, revenue_usd: str | float | None = None,
+          cost_usd: str | float | None = None, event_id: str | None = None, batch: int = 0) -> dict:
+    """One silver.events row (USD amounts; lineage columns filled with plausible values)."""
+    when = ts if isinstance(ts, dt.datetime) else dt.datetime.fromisoformat(ts)
+    n = next(_ids)
+    revenue = None if revenue_usd is None else Decimal(str(revenue_usd)).quantize(Q4)
+    cost = None if cost_usd is None else Decimal(str(cost_usd)).quantize(Q4)
+    now = dt.datetime(2026, 11, 1, 12, 0, 0)
+    return {
+        "event_id": event_id or f"{event_type}-{n:06d}", "event_type": event_type,
+        "event_ts": when, "event_date": when.date(), "campaign_id": campaign_id, "channel": channel,
+        "channel_raw": channel, "user_id": user_id, "email_hash": None,
+        "order_id": f"order-{n:06d}" if event_type == "purchase" else None,
+        "revenue": revenue, "cost": cost,
+        "currency": "USD" if (revenue is not None or cost is not None) else None,
+        "fx_rate_usd": Decimal("1.00000000") if (revenue is not None or cost is not None) else None,
+        "revenue_usd": revenue, "cost_usd": cost, "utm_source": None, "utm_medium": None,
+        "utm_campaign": None, "properties": None, "is_late": False, "_bronze_id": f"bronze-{n:06d}",
+        "_ingested_at": now, "_silver_batch_id": batch, "_processed_at": now, "_gate_run_id": "gate-test",
+    }
+
+
+def _utc(value: Any) -> Any:
+    """Naive datetimes here mean UTC; make them aware so Spark does not apply the local zone."""
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+def append_events(spark: Any, config: Config, events: Iterable[dict]) -> int:
+    """Append rows to silver.events by path (as the Silver stream does)."""
+    rows = [tuple(_utc(e[c]) for c in COLUMNS) for e in events]
+    if not rows:
+        return 0
+    schema = spark.read.format("delta").load(silver_events_path(config)).schema
+    spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(silver_events_path(config))
+    return len(rows)
+
+
+def silver_rows_from_generated(events: Iterable[dict], fx_rates_usd: dict[str, Decimal]) -> list[dict]:
+    """Generator events (contract v1, raw spellings) -> silver.events rows, in plain Python.
+
+    Standardization per DESIGN.md: event_type lower-cased, timestamps (ISO with offset or epoch
+    ms) to UTC, channel aliases mapped with the generator's own CHANNEL_ALIASES, amounts to USD.
+    """
+    from pipelines.sample_events import CHANNEL_ALIASES
+
+    out = []
+    for raw in events:
+        ts_raw = raw["event_ts"]
+        if isinstance(ts_raw, (int, float)):
+            when = dt.datetime.fromtimestamp(ts_raw / 1000, tz=dt.timezone.utc)
+        else:
+            when = dt.datetime.fromisoformat(str(ts_raw).replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+        when = when.replace(tzinfo=None)
+        etype = raw["event_type"].lower()
+        channel_raw = raw.get("channel")
+        channel = None if channel_raw is None else CHANNEL_ALIASES.get(channel_raw, "unknown")
+        currency = raw.get("currency")
+        fx = fx_rates_usd[currency] if currency else None
+        amount = raw.get("revenue" if etype == "purchase" else "cost")
+        amount_dec = None if amount is None else Decimal(str(amount))
+        usd = None if amount_dec is None else (amount_dec * fx).quantize(Q4, rounding=ROUND_HALF_UP)
+        row = event(etype, when, campaign_id=raw.get("campaign_id"), channel=channel,
+                    user_id=raw.get("user_id"), event_id=raw["event_id"])
+        row.update(channel_raw=channel_raw, order_id=raw.get("order_id"), currency=currency,
+                   fx_rate_usd=fx, revenue=amount_dec if etype == "purchase" else None,
+                   cost=amount_dec if etype == "ad_spend" else None,
+                   revenue_usd=usd if etype == "purchase" else None,
+                   cost_usd=usd if etype == "ad_spend" else None,
+                   utm_source=raw.get("utm_source"), utm_medium=raw.get("utm_medium"),
+                   utm_campaign=raw.get("utm_campaign"))
+        out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Independent computation (DESIGN.md "Gold metric definitions (v1)")
+# --------------------------------------------------------------------------------------------
+
+def _ratio(num: Decimal | int, den: Decimal | int) -> Decimal | None:
+    return None if not den else Decimal(num) / Decimal(den)
+
+
+def _money(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(Q4, rounding=ROUND_HALF_UP)
+
+
+def attribute(events: list[dict], window_days: int = 30) -> list[dict]:
+    """Last click at or before the purchase, same user, within `window_days`; else direct."""
+    clicks_by_user: dict[str, list[dict]] = defaultdict(list)
+    for e in events:
+        if e["event_type"] == "click" and e["user_id"] is not None:
+            clicks_by_user[e["user_id"]].append(e)
+    out = []
+    for p in (e for e in events if e["event_type"] == "purchase"):
+        window_start = p["event_ts"] - dt.timedelta(days=window_days)
+        candidates = [c for c in clicks_by_user.get(p["user_id"], [])
+                      if window_start <= c["event_ts"] <= p["event_ts"]]
+        best = max(candidates, key=lambda c: (c["event_ts"], c["event_id"]), default=None)
+        out.append({
+            "purchase_id": p["event_id"], "user_id": p["user_id"], "purchase_ts": p["event_ts"],
+            "purchase_date": p["event_date"], "revenue_usd": p["revenue_usd"] or Decimal(0),
+            "campaign_id": best["campaign_id"] if best else None,
+            "channel": (best["channel"] or "unknown") if best else "direct",
+        })
+    return out
+
+
+def expected_campaign_daily(events: list[dict]) -> dict[tuple, dict]:
+    """(campaign_id, date) -> metrics of fct_campaign_performance_daily."""
+    acc: dict[tuple, dict] = defaultdict(lambda: {"impressions": 0, "clicks": 0, "spend_usd": Decimal(0),
+                                                   "conversions": 0, "revenue_usd": Decimal(0)})
+    for e in events:
+        if e["campaign_id"] is None:
+            continue
+        key = (e["campaign_id"], e["event_date"])
+        if e["event_type"] == "impression":
+            acc[key]["impressions"] += 1
+        elif e["event_type"] == "click":
+            acc[key]["clicks"] += 1
+        elif e["event_type"] == "ad_spend":
+            acc[key]["spend_usd"] += e["cost_usd"] or Decimal(0)
+    for p in attribute(events):
+        if p["campaign_id"] is not None:
+            key = (p["campaign_id"], p["purchase_date"])
+            acc[key]["conversions"] += 1
+            acc[key]["revenue_usd"] += p["revenue_usd"]
+    out = {}
+    for key, m in acc.items():
+        spend, revenue = m["spend_usd"], m["revenue_usd"]
+        ctr = _ratio(m["clicks"], m["impressions"])
+        out[key] = {
+            **m, "spend_usd": _money(spend), "revenue_usd": _money(revenue),
+            "ctr": None if ctr is None else float(ctr),
+            "cpc_usd": _money(_ratio(spend, m["clicks"])) if spend > 0 else None,
+            "cpa_usd": _money(_ratio(spend, m["conversions"])) if spend > 0 else None,
+            "roas": None if not spend else float(revenue / spend),
+            "roi": None if not spend else float((revenue - spend) / spend),
+        }
+    return out
+
+
+def expected_channel_cac_monthly(events: list[dict]) -> dict[tuple, dict]:
+    """(channel, month_start) -> spend_usd, new_customers, cac_usd."""
+    acc: dict[tuple, dict] = defaultdict(lambda: {"spend_usd": Decimal(0), "new_customers": 0})
+    for e in events:
+        if e["event_type"] == "ad_spend":
+            acc[(e["channel"] or "unknown", e["event_date"].replace(day=1))]["spend_usd"] += e["cost_usd"] or 0
+    first: dict[str, dict] = {}
+    for p in attribute(events):
+        if p["user_id"] is None:
+            continue
+        current = first.get(p["user_id"])
+        if current is None or (p["purchase_ts"], p["purchase_id"]) < (current["purchase_ts"], current["purchase_id"]):
+            first[p["user_id"]] = p
+    for p in first.values():
+        acc[(p["channel"], p["purchase_date"].replace(day=1))]["new_customers"] += 1
+    return {key: {"spend_usd": _money(m["spend_usd"]), "new_customers": m["new_customers"],
+                  "cac_usd": _money(_ratio(m["spend_usd"], m["new_customers"]))}
+            for key, m in acc.items()}
+
+
+def expected_customer_ltv(events: list[dict]) -> dict[str, dict]:
+    by_user: dict[str, list[dict]] = defaultdict(list)
+    for p in attribute(events):
+        if p["user_id"] is not None:
+            by_user[p["user_id"]].append(p)
+    out = {}
+    for user, purchases in by_user.items():
+        purchases.sort(key=lambda p: (p["purchase_ts"], p["purchase_id"]))
+        revenue = sum((p["revenue_usd"] for p in purchases), Decimal(0))
+        out[user] = {
+            "first_purchase_date": min(p["purchase_date"] for p in purchases),
+            "last_purchase_date": max(p["purchase_date"] for p in purchases),
+            "orders": len(purchases), "lifetime_revenue_usd": _money(revenue),
+            "acquisition_channel": purchases[0]["channel"],
+            "acquisition_campaign_id": purchases[0]["campaign_id"],
+        }
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Reading Gold back
+# --------------------------------------------------------------------------------------------
+
+def gold_rows(spark: Any, config: Config, table: str) -> list[dict]:
+    """Rows of a Gold table read by path (timestamps come back as naive UTC: session zone UTC)."""
+    path = join_path(config.warehouse, "gold", table)
+    return [r.asDict() for r in spark.read.format("delta").load(path).collect()]
+
+
+def gold_snapshot(spark: Any, config: Config, tables: Iterable[str]) -> dict[str, list[tuple]]:
+    """Sorted row tuples per table: equal snapshots = equal contents."""
+    out = {}
+    for table in tables:
+        rows = [tuple(sorted(r.items())) for r in gold_rows(spark, config, table)]
+        out[table] = sorted(rows, key=repr)
+    return out
+
+
+def assert_close(actual: Any, expected: Any, what: str, tol: float = 1e-6) -> None:
+    if expected is None or actual is None:
+        assert actual is None and expected is None, f"{what}: got {actual!r}, expected {expected!r}"
+    elif isinstance(expected, float):
+        assert abs(float(actual) - expected) <= tol * max(1.0, abs(expected)), \
+            f"{what}: got {actual!r}, expected {expected!r}"
+    elif isinstance(expected, Decimal):
+        assert abs(Decimal(actual) - expected) <= Decimal("0.0001"), f"{what}: got {actual!r}, expected {expected!r}"
+    else:
+        assert actual == expected, f"{what}: got {actual!r}, expected {expected!r}"

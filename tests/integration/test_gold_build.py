@@ -1,0 +1,368 @@
+"""Gold layer: `medallion build` runs the dbt project in-process against a Silver table.
+
+One lakehouse per module, built once (a dbt build costs tens of seconds); the tests below run in
+file order on it: first build -> checks -> a rebuild without new data -> new events, incremental
+run vs full refresh (with a concurrent reader) -> a plain `dbt build` CLI run in another process
+while a third process streams into Silver -> `medallion docs`.
+
+Silver input: `silver.events` created with the Silver DDL and filled in Python from the sample
+generator's events for a fixed seed (converted with the plain-Python standardization of
+gold_testkit, independent of `silver/`), plus hand-made edge cases. Expected Gold figures are
+computed in plain Python from the same events (gold_testkit), never from Silver or Gold.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.integration.gold_testkit import (
+    append_events, assert_close, create_silver_events, event, expected_campaign_daily,
+    expected_channel_cac_monthly, expected_customer_ltv, gold_rows, gold_snapshot,
+    silver_events_path, silver_rows_from_generated,
+)
+from pipelines.config import join_path, load_config
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+GOLD_TABLES = ("dim_channels", "dim_campaigns", "fct_campaign_performance_daily",
+               "fct_channel_cac_monthly", "fct_customer_ltv")
+INCREMENTAL = ("fct_campaign_performance_daily", "fct_customer_ltv")
+MODELS_ONLY = ["--select", "resource_type:model", "--indirect-selection", "empty"]
+SEED, EVENTS = 11, 12000
+
+
+def _edge_cases() -> list[dict]:
+    """Hand-made events for the DESIGN.md edge cases (ids/campaigns that the generator never uses)."""
+    return [
+        # zero spend, one attributed conversion -> NULL ROI/ROAS/CPC/CPA on that campaign-day
+        event("impression", "2026-10-10 09:00:00", campaign_id="cmp-t-free", channel="organic", user_id="u-t-1"),
+        event("click", "2026-10-10 09:01:00", campaign_id="cmp-t-free", channel="organic", user_id="u-t-1"),
+        event("purchase", "2026-10-10 10:00:00", user_id="u-t-1", revenue_usd="30.00"),
+        # purchase with no click at all -> unattributed, channel direct
+        event("purchase", "2026-10-11 10:00:00", user_id="u-t-2", revenue_usd="12.34"),
+        # click after the purchase is not counted
+        event("purchase", "2026-10-12 10:00:00", user_id="u-t-3", revenue_usd="5.00"),
+        event("click", "2026-10-12 10:00:01", campaign_id="cmp-t-late-click", channel="email", user_id="u-t-3"),
+        # click 31 days before is not counted; 30 days before (exactly) is
+        event("click", "2026-09-19 11:59:59", campaign_id="cmp-t-old", channel="display", user_id="u-t-4"),
+        event("purchase", "2026-10-20 12:00:00", user_id="u-t-4", revenue_usd="9.99"),
+        event("click", "2026-09-20 12:00:00", campaign_id="cmp-t-30d", channel="affiliate", user_id="u-t-5"),
+        event("purchase", "2026-10-20 12:00:00", user_id="u-t-5", revenue_usd="19.99"),
+        # spend in a month without any new customer on that channel -> NULL CAC
+        event("ad_spend", "2026-09-15 00:00:00", campaign_id="cmp-t-sept", channel="referral", cost_usd="100.00"),
+        # a campaign-day whose only row is an attributed conversion; re-attributed later (see below)
+        event("click", "2026-10-29 08:00:00", campaign_id="cmp-t-a", channel="paid_social", user_id="u-t-6"),
+        event("purchase", "2026-10-30 08:00:00", user_id="u-t-6", revenue_usd="50.00"),
+    ]
+
+
+def _new_events() -> list[dict]:
+    """Arrive after the first build: new days, a late event inside the lookback window, and a
+    click that moves an existing conversion to another campaign (its old row must disappear)."""
+    return [
+        event("impression", "2026-10-31 20:00:00", campaign_id="cmp-t-new", channel="email", user_id="u-t-7", batch=2),
+        event("click", "2026-10-31 20:00:05", campaign_id="cmp-t-new", channel="email", user_id="u-t-7", batch=2),
+        event("ad_spend", "2026-10-31 23:59:59", campaign_id="cmp-t-new", channel="email", cost_usd="40.00", batch=2),
+        event("purchase", "2026-10-31 21:00:00", user_id="u-t-7", revenue_usd="80.00", batch=2),
+        event("ad_spend", "2026-10-28 23:59:59", campaign_id="cmp-t-free", channel="organic", cost_usd="3.00", batch=2),
+        event("click", "2026-10-30 07:00:00", campaign_id="cmp-t-b", channel="email", user_id="u-t-6", batch=2),
+        event("purchase", "2026-10-29 10:00:00", user_id="u-t-2", revenue_usd="1.00", batch=2),
+    ]
+
+
+def _fx_rates() -> dict[str, Decimal]:
+    data = yaml.safe_load((REPO / "silver" / "reference" / "fx_rates_usd.yaml").read_text())
+    return {code: Decimal(str(rate)) for code, rate in data["rates"].items()}
+
+
+def _medallion(config_file: Path, *args: str) -> int:
+    from pipelines.cli import main
+
+    return main(["--config", str(config_file), *args])
+
+
+def _history(spark, config, table: str) -> list:
+    path = join_path(config.warehouse, "gold", table)
+    return spark.sql(f"DESCRIBE HISTORY delta.`{path}`").orderBy("version").collect()
+
+
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory):
+    """A lakehouse with silver.events (generated + edge cases) and Gold built once."""
+    from pipelines.sample_events import clean_events, generate_lines
+
+    root = tmp_path_factory.mktemp("gold")
+    config_file = root / "medallion.yaml"
+    config_file.write_text(yaml.safe_dump({
+        "paths": {"root": str(root / "lakehouse")},
+        "spark": {"master": "local[2]", "shuffle_partitions": 2, "driver_memory": "3g", "log_level": "ERROR"},
+        "gold": {"lookback_days": 3, "threads": 4},
+    }))
+    saved = {k: os.environ.get(k) for k in ("DBT_TARGET_PATH", "DBT_LOG_PATH")}
+    os.environ["DBT_TARGET_PATH"] = str(root / "dbt-target")
+    os.environ["DBT_LOG_PATH"] = str(root / "dbt-logs")
+    config = load_config(str(config_file))
+    generated = silver_rows_from_generated(clean_events(generate_lines(EVENTS, seed=SEED, days=30)), _fx_rates())
+    events = generated + _edge_cases()
+    create_silver_events(spark, config)
+    append_events(spark, config, events)
+    started = time.monotonic()
+    rc = _medallion(config_file, "build")
+    state = {"config": config, "config_file": config_file, "root": root, "events": events,
+             "first_build_rc": rc, "first_build_s": time.monotonic() - started}
+    yield state
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def test_medallion_build_passes_every_model_dbt_test_and_unit_test(lake):
+    assert lake["first_build_rc"] == 0
+    results = json.loads((lake["root"] / "dbt-target" / "run_results.json").read_text())["results"]
+    by_kind: dict[str, set[str]] = {}
+    for r in results:
+        by_kind.setdefault(r["unique_id"].split(".")[0], set()).add(r["status"])
+    assert by_kind["model"] == {"success"}
+    assert by_kind["test"] == {"pass"}
+    assert by_kind["unit_test"] == {"pass"}
+    unit_tests = {r["unique_id"].rsplit(".", 1)[1] for r in results if r["unique_id"].startswith("unit_test.")}
+    assert {"zero_spend_gives_null_roi_roas_cpc_cpa", "zero_new_customers_gives_null_cac",
+            "purchase_without_any_click_is_unattributed", "click_after_the_purchase_is_not_counted",
+            "click_31_days_before_the_purchase_is_not_counted"} <= unit_tests
+
+
+def _assert_gold_matches(spark, config, events) -> None:
+    expected = expected_campaign_daily(events)
+    actual = {(r["campaign_id"], r["date_day"]): r for r in gold_rows(spark, config, "fct_campaign_performance_daily")}
+    assert set(actual) == set(expected)
+    for key, exp in expected.items():
+        for column, value in exp.items():
+            assert_close(actual[key][column], value, f"fct_campaign_performance_daily{key}.{column}")
+
+    expected = expected_channel_cac_monthly(events)
+    actual = {(r["channel"], r["month_start"]): r for r in gold_rows(spark, config, "fct_channel_cac_monthly")}
+    assert set(actual) == set(expected)
+    for key, exp in expected.items():
+        for column, value in exp.items():
+            assert_close(actual[key][column], value, f"fct_channel_cac_monthly{key}.{column}")
+
+    expected = expected_customer_ltv(events)
+    actual = {r["user_id"]: r for r in gold_rows(spark, config, "fct_customer_ltv")}
+    assert set(actual) == set(expected)
+    for key, exp in expected.items():
+        for column, value in exp.items():
+            assert_close(actual[key][column], value, f"fct_customer_ltv[{key}].{column}")
+
+
+def test_gold_numbers_equal_an_independent_python_computation_from_the_generated_events(spark, lake):
+    _assert_gold_matches(spark, lake["config"], lake["events"])
+    daily = gold_rows(spark, lake["config"], "fct_campaign_performance_daily")
+    assert len(daily) > 100 and sum(r["conversions"] for r in daily) > 10  # a meaningful dataset
+
+
+def test_edge_cases_follow_the_metric_definitions(spark, lake):
+    config = lake["config"]
+    daily = {(r["campaign_id"], str(r["date_day"])): r for r in gold_rows(spark, config, "fct_campaign_performance_daily")}
+    free = daily[("cmp-t-free", "2026-10-10")]
+    assert free["spend_usd"] == 0 and free["conversions"] == 1
+    assert (free["roi"], free["roas"], free["cpc_usd"], free["cpa_usd"]) == (None, None, None, None)
+    assert ("cmp-t-late-click", "2026-10-12") in daily and daily[("cmp-t-late-click", "2026-10-12")]["conversions"] == 0
+    assert daily[("cmp-t-30d", "2026-10-20")]["conversions"] == 1
+    assert ("cmp-t-old", "2026-10-20") not in daily
+    ltv = {r["user_id"]: r for r in gold_rows(spark, config, "fct_customer_ltv")}
+    assert (ltv["u-t-2"]["acquisition_channel"], ltv["u-t-2"]["acquisition_campaign_id"]) == ("direct", None)
+    assert ltv["u-t-3"]["acquisition_channel"] == "direct"
+    assert ltv["u-t-4"]["acquisition_channel"] == "direct"
+    cac = {(r["channel"], str(r["month_start"])): r for r in gold_rows(spark, config, "fct_channel_cac_monthly")}
+    assert cac[("referral", "2026-09-01")]["new_customers"] == 0
+    assert cac[("referral", "2026-09-01")]["cac_usd"] is None
+
+
+def test_a_second_build_without_new_data_changes_nothing(spark, lake):
+    config = lake["config"]
+    before = gold_snapshot(spark, config, GOLD_TABLES)
+    versions = {t: _history(spark, config, t)[-1]["version"] for t in INCREMENTAL}
+    assert _medallion(lake["config_file"], "build", *MODELS_ONLY) == 0
+    assert gold_snapshot(spark, config, GOLD_TABLES) == before
+    for table in INCREMENTAL:
+        history = _history(spark, config, table)
+        new = [h for h in history if h["version"] > versions[table]]
+        assert [h["operation"] for h in new] in ([], ["MERGE"]), table
+        for commit in new:  # a merge that matched everything and changed nothing
+            metrics = commit["operationMetrics"]
+            assert (metrics["numTargetRowsInserted"], metrics["numTargetRowsUpdated"],
+                    metrics["numTargetRowsDeleted"]) == ("0", "0", "0"), table
+
+
+@pytest.fixture(scope="module")
+def incremental_then_full_refresh(spark, lake):
+    """New events -> incremental build -> snapshot; then --full-refresh while a reader polls."""
+    config = lake["config"]
+    new = _new_events()
+    append_events(spark, config, new)
+    lake["events"] = lake["events"] + new
+    assert _medallion(lake["config_file"], "build", *MODELS_ONLY) == 0
+    incremental = gold_snapshot(spark, config, GOLD_TABLES)
+    operations = {t: _history(spark, config, t)[-1]["operation"] for t in INCREMENTAL}
+
+    errors: list[str] = []
+    reads = {"n": 0}
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            for table in GOLD_TABLES:
+                try:
+                    spark.table(f"gold.{table}").count()
+                    reads["n"] += 1
+                except Exception as exc:  # noqa: BLE001 - any failure is what we look for
+                    errors.append(f"{table}: {str(exc).splitlines()[0]}")
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        rc = _medallion(lake["config_file"], "build", *MODELS_ONLY, "--full-refresh")
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    full = gold_snapshot(spark, config, GOLD_TABLES)
+    return {"incremental": incremental, "full": full, "operations": operations, "rc": rc,
+            "reader_errors": errors, "reads": reads["n"]}
+
+
+def test_an_incremental_run_after_new_events_equals_a_full_refresh(spark, lake, incremental_then_full_refresh):
+    result = incremental_then_full_refresh
+    assert result["operations"] == {t: "MERGE" for t in INCREMENTAL}
+    assert result["rc"] == 0
+    assert result["incremental"] == result["full"]
+    _assert_gold_matches(spark, lake["config"], lake["events"])
+    daily = {(r["campaign_id"], str(r["date_day"])) for r in gold_rows(spark, lake["config"], "fct_campaign_performance_daily")}
+    assert ("cmp-t-a", "2026-10-30") not in daily and ("cmp-t-b", "2026-10-30") in daily  # re-attributed
+
+
+def test_readers_never_see_a_gold_table_missing_during_a_full_refresh(incremental_then_full_refresh):
+    assert incremental_then_full_refresh["reads"] > 0
+    assert incremental_then_full_refresh["reader_errors"] == []
+
+
+WRITER = textwrap.dedent("""
+    import sys, time, pathlib
+    sys.path.insert(0, {repo!r})
+    from tests.conftest import make_config
+    from pipelines.spark_session import build_session
+    config = make_config(pathlib.Path({root!r}), spark={{"driver_memory": "1g"}})
+    spark = build_session(config, app_suffix="writer")
+    silver = spark.read.format("delta").load({silver!r})
+    rows = (spark.readStream.format("rate").option("rowsPerSecond", 50).load()
+            .selectExpr(
+                "concat('stream-', cast(value as string)) as event_id", "'impression' as event_type",
+                "timestamp'2026-06-01 12:00:00' as event_ts", "date'2026-06-01' as event_date",
+                "'cmp-t-stream' as campaign_id", "'display' as channel", "'display' as channel_raw",
+                "cast(null as string) as user_id", "cast(null as string) as email_hash",
+                "cast(null as string) as order_id", "cast(null as decimal(18,4)) as revenue",
+                "cast(null as decimal(18,4)) as cost", "cast(null as string) as currency",
+                "cast(null as decimal(18,8)) as fx_rate_usd", "cast(null as decimal(18,4)) as revenue_usd",
+                "cast(null as decimal(18,4)) as cost_usd", "cast(null as string) as utm_source",
+                "cast(null as string) as utm_medium", "cast(null as string) as utm_campaign",
+                "cast(null as string) as properties", "false as is_late",
+                "concat('b-', cast(value as string)) as _bronze_id", "timestamp as _ingested_at",
+                "cast(0 as bigint) as _silver_batch_id", "timestamp as _processed_at",
+                "'gate-stream' as _gate_run_id"))
+    query = (rows.writeStream.format("delta").outputMode("append")
+             .option("checkpointLocation", {checkpoint!r}).trigger(processingTime="2 seconds")
+             .start({silver!r}))
+    while query.lastProgress is None or not query.lastProgress.get("numInputRows"):
+        time.sleep(0.5)
+    pathlib.Path({ready!r}).write_text("streaming")
+    while not pathlib.Path({stop!r}).exists():
+        time.sleep(0.5)
+        if query.exception() is not None:
+            raise SystemExit(f"stream failed: {{query.exception()}}")
+    batches = len(query.recentProgress)
+    query.stop()
+    print(f"writer: {{batches}} progress reports")
+""")
+
+
+@pytest.mark.slow
+def test_plain_dbt_build_in_another_process_succeeds_while_a_stream_writes_silver(spark, lake, tmp_path,
+                                                                                  incremental_then_full_refresh):
+    """Three JVMs: this test's, a stream appending to silver.events by path, and `dbt build`
+    started as plain CLI (no medallion code runs first; its on-run-start hook registers the
+    warehouse tables). In-memory catalogs everywhere, so no metastore lock to fight over."""
+    config = lake["config"]
+    ready, stop = tmp_path / "ready", tmp_path / "stop"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER.format(repo=str(REPO), root=str(tmp_path / "writer-root"),
+                                    silver=silver_events_path(config),
+                                    checkpoint=str(tmp_path / "writer-checkpoint"),
+                                    ready=str(ready), stop=str(stop)))
+    writer = subprocess.Popen([sys.executable, str(script)], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not ready.exists():
+            assert writer.poll() is None, f"writer died: {writer.stdout.read()[-3000:]}"
+            assert time.monotonic() < deadline, "writer did not start streaming"
+            time.sleep(1)
+        silver_version_before = spark.sql(f"DESCRIBE HISTORY delta.`{silver_events_path(config)}`").first()["version"]
+        env = {**os.environ, "MEDALLION_WAREHOUSE": config.warehouse, "MEDALLION_SPARK_MASTER": "local[2]",
+               "MEDALLION_DRIVER_MEMORY": "1g", "MEDALLION_SHUFFLE_PARTITIONS": "2", "DBT_THREADS": "4",
+               "DBT_TARGET_PATH": str(tmp_path / "cli-target"), "DBT_LOG_PATH": str(tmp_path / "cli-logs"),
+               "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        env.pop("DBT_TARGET", None)
+        dbt = Path(sys.executable).with_name("dbt")
+        started = time.monotonic()
+        # the views, the attribution table and an incremental mart, with their data tests
+        cli = subprocess.run([str(dbt), "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
+                              "--select", "+fct_campaign_performance_daily", "--exclude", "resource_type:unit_test"],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        elapsed = time.monotonic() - started
+        silver_version_after = spark.sql(f"DESCRIBE HISTORY delta.`{silver_events_path(config)}`").first()["version"]
+        assert writer.poll() is None, "the stream must still be running"
+    finally:
+        stop.write_text("stop")
+        try:
+            out, _ = writer.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            writer.kill()
+            out, _ = writer.communicate()
+    assert cli.returncode == 0, cli.stdout[-5000:] + cli.stderr[-3000:]
+    assert "registered" in cli.stdout and "silver.events" in cli.stdout
+    assert silver_version_after > silver_version_before, "the stream committed during the dbt build"
+    # The plain CLI found the existing Gold table, so the incremental mart merged (not rebuilt).
+    assert _history(spark, config, "fct_campaign_performance_daily")[-1]["operation"] == "MERGE"
+    print(f"plain dbt build CLI: {elapsed:.0f}s while the stream committed "
+          f"{silver_version_after - silver_version_before} Silver versions")
+
+
+def test_medallion_docs_generates_the_dbt_docs_site_and_prints_its_path(lake, capsys):
+    assert _medallion(lake["config_file"], "docs") == 0
+    printed = capsys.readouterr().out
+    index = Path(lake["config"].paths.root) / "docs" / "dbt" / "index.html"
+    assert str(index) in printed
+    assert index.is_file() and (index.parent / "catalog.json").is_file()
+    catalog = json.loads((index.parent / "catalog.json").read_text())
+    assert "model.medallion.fct_campaign_performance_daily" in catalog["nodes"]
+
+
+def test_build_without_silver_fails_with_a_clear_error(tmp_path, capsys):
+    config_file = tmp_path / "medallion.yaml"
+    config_file.write_text(yaml.safe_dump({"paths": {"root": str(tmp_path / "empty")},
+                                           "spark": {"master": "local[2]", "log_level": "ERROR"}}))
+    assert _medallion(config_file, "build") == 2
+    assert "GOLD_SOURCE_MISSING" in capsys.readouterr().err
