@@ -44,11 +44,11 @@ def path(config: Config) -> str:
     return table_path(config, SCHEMA, TABLE)
 
 
-def create_table(spark: Any, config: Config) -> str:
-    """Create the table by DDL if it does not exist (idempotent); returns its location."""
+def create_table(spark: Any, config: Config) -> bool:
+    """Create the table by DDL if it does not exist (idempotent); True when this call created it."""
     location = path(config)
     if delta_table_exists(spark, location):
-        return location
+        return False
     columns = ",\n  ".join(
         f"{name} {ddl_type} COMMENT '{comment}'" for name, ddl_type, comment in BRONZE_COLUMNS
     )
@@ -64,7 +64,7 @@ TBLPROPERTIES (
   'medallion.contract' = 'events-v1'
 )"""
     )
-    return location
+    return True
 
 
 def to_bronze_rows(lines: DataFrame, *, stream_id: str, batch_id: int, run_id: str) -> DataFrame:
@@ -77,7 +77,7 @@ def to_bronze_rows(lines: DataFrame, *, stream_id: str, batch_id: int, run_id: s
     valid = F.is_valid_utf8("value")
     ingested_at = F.current_timestamp()
     return lines.select(
-        F.make_valid_utf8("value").alias("raw"),
+        F.when(valid, F.col("value")).otherwise(F.make_valid_utf8("value")).alias("raw"),
         F.when(~valid, F.col("value").cast("binary")).alias("raw_bytes"),
         _bronze_id(stream_id, batch_id).alias("_bronze_id"),
         F.col("file_path").alias("_source"),
@@ -163,8 +163,8 @@ def guard_new_checkpoint(spark: Any, config: Config) -> None:
 
 def start_ingest(spark: Any, config: Config, run_id: str, *, continuous: bool):
     """Start the landing -> Bronze stream; the caller awaits or stops the returned query."""
-    create_table(spark, config)
-    guard_new_checkpoint(spark, config)
+    if not create_table(spark, config):  # a table created just now has no rows to protect
+        guard_new_checkpoint(spark, config)
     writer = (
         read_landing(spark, config).writeStream.queryName(STREAM_NAME)
         .foreachBatch(BronzeBatchWriter(config, run_id))

@@ -29,10 +29,10 @@ def bronze_rows(spark: Any, lines: Iterable[bytes | str], *, batch: int = 0,
 
 
 def append_bronze(spark: Any, config: Config, lines: Iterable[bytes | str], **kwargs: Any) -> None:
-    from bronze.events_raw import create_table
+    from bronze.events_raw import create_table, path
 
-    location = create_table(spark, config)
-    bronze_rows(spark, lines, **kwargs).write.format("delta").mode("append").save(location)
+    create_table(spark, config)
+    bronze_rows(spark, lines, **kwargs).write.format("delta").mode("append").save(path(config))
 
 
 def run_refine(spark: Any, config: Config, *, run_id: str = "test-run", **kwargs: Any) -> None:
