@@ -66,10 +66,7 @@ def build_session(config: Config, *, app_suffix: str = ""):
         log.warning("first start on this machine: resolving %s from Maven Central into %s",
                     ", ".join(packages), ivy_dir(config))
 
-    # -Xss: Spark classifies a failed stream's exception with a regex over its message; a long
-    # Python traceback overflows the default 1 MiB thread stack (StackOverflowError on stop).
-    java_opts = (f"-Xss4m -Dlog4j2.configurationFile=file:{_LOG4J} "
-                 f"-Dderby.system.home={config.paths.root}")
+    java_opts = f"-Dlog4j2.configurationFile=file:{_LOG4J} -Dderby.system.home={config.paths.root}"
     builder = (
         SparkSession.builder.master(sc.master)
         .appName(sc.app_name + (f"-{app_suffix}" if app_suffix else ""))
