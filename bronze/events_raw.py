@@ -15,8 +15,8 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame, functions as F
 
-from pipelines import storage
-from pipelines.catalog import delta_table_exists, table_path
+from pipelines import delta_io, storage
+from pipelines.catalog import table_path
 from pipelines.config import Config, join_path
 from pipelines.errors import PipelineError
 from pipelines.runs import commit_metadata
@@ -26,17 +26,17 @@ log = logging.getLogger(__name__)
 SCHEMA, TABLE = "bronze", "events_raw"
 STREAM_NAME = "bronze_events_raw"
 
-BRONZE_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("raw", "STRING NOT NULL",
+BRONZE_COLUMNS: tuple[delta_io.Column, ...] = (
+    ("raw", "STRING", True,
      "the line as received; for a line that is not valid UTF-8, its repaired text (see raw_bytes)"),
-    ("raw_bytes", "BINARY", "original bytes of the line, set only when it is not valid UTF-8"),
-    ("_bronze_id", "STRING NOT NULL", "unique, stable id of this Bronze row: <stream>-<batch>-<row>"),
-    ("_source", "STRING NOT NULL", "file the line came from"),
-    ("_source_modified_at", "TIMESTAMP", "modification time of that file"),
-    ("_ingested_at", "TIMESTAMP NOT NULL", "when the micro-batch that landed the row ran (UTC)"),
-    ("_ingest_batch_id", "BIGINT NOT NULL", "streaming micro-batch id"),
-    ("_ingest_run_id", "STRING NOT NULL", "pipeline run that ingested the row"),
-    ("_ingest_date", "DATE NOT NULL", "UTC date of _ingested_at; partition column"),
+    ("raw_bytes", "BINARY", False, "original bytes of the line, set only when it is not valid UTF-8"),
+    ("_bronze_id", "STRING", True, "unique, stable id of this Bronze row: <stream>-<batch>-<row>"),
+    ("_source", "STRING", True, "file the line came from"),
+    ("_source_modified_at", "TIMESTAMP", False, "modification time of that file"),
+    ("_ingested_at", "TIMESTAMP", True, "when the micro-batch that landed the row ran (UTC)"),
+    ("_ingest_batch_id", "BIGINT", True, "streaming micro-batch id"),
+    ("_ingest_run_id", "STRING", True, "pipeline run that ingested the row"),
+    ("_ingest_date", "DATE", True, "UTC date of _ingested_at; partition column"),
 )
 
 
@@ -46,25 +46,13 @@ def path(config: Config) -> str:
 
 def create_table(spark: Any, config: Config) -> bool:
     """Create the table by DDL if it does not exist (idempotent); True when this call created it."""
-    location = path(config)
-    if delta_table_exists(spark, location):
-        return False
-    columns = ",\n  ".join(
-        f"{name} {ddl_type} COMMENT '{comment}'" for name, ddl_type, comment in BRONZE_COLUMNS
+    return delta_io.create_table(
+        spark, path(config), BRONZE_COLUMNS,
+        comment="Raw marketing events exactly as received (append-only)",
+        partitioned_by=("_ingest_date",),
+        properties={"delta.appendOnly": "true", "medallion.layer": "bronze",
+                    "medallion.contract": "events-v1"},
     )
-    spark.sql(
-        f"""CREATE TABLE IF NOT EXISTS delta.`{location}` (
-  {columns}
-) USING delta
-PARTITIONED BY (_ingest_date)
-COMMENT 'Raw marketing events exactly as received (append-only)'
-TBLPROPERTIES (
-  'delta.appendOnly' = 'true',
-  'medallion.layer' = 'bronze',
-  'medallion.contract' = 'events-v1'
-)"""
-    )
-    return True
 
 
 def to_bronze_rows(lines: DataFrame, *, stream_id: str, batch_id: int, run_id: str) -> DataFrame:
@@ -136,13 +124,9 @@ class BronzeBatchWriter:
         spark = batch.sparkSession
         stream_id = self.stream_id(spark)
         rows = to_bronze_rows(batch, stream_id=stream_id[:8], batch_id=batch_id, run_id=self.run_id)
-        (
-            rows.write.format("delta").mode("append")
-            .option("txnAppId", f"medallion-bronze-{stream_id}")
-            .option("txnVersion", batch_id)
-            .option("userMetadata", commit_metadata(self.run_id, "bronze", batch_id=batch_id))
-            .save(self.location)
-        )
+        delta_io.append_once(rows, self.location, app_id=f"medallion-bronze-{stream_id}",
+                             batch_id=batch_id,
+                             metadata=commit_metadata(self.run_id, "bronze", batch_id=batch_id))
 
 
 def guard_new_checkpoint(spark: Any, config: Config) -> None:

@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from pipelines.catalog import table_path
 from pipelines.config import Config
 from pipelines.errors import PipelineError
-from silver import delta_io
+from pipelines import delta_io
 
 SCHEMA, TABLE = "audit", "batch_ledger"
 
@@ -72,7 +72,7 @@ def path(config: Config) -> str:
     return table_path(config, SCHEMA, TABLE)
 
 
-def create_table(spark: Any, config: Config) -> str:
+def create_table(spark: Any, config: Config) -> bool:
     return delta_io.create_table(
         spark, path(config), COLUMNS, comment="Refine conservation ledger, one row per micro-batch",
         checks=CHECKS, properties={"medallion.layer": "audit", "delta.appendOnly": "true"},

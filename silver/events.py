@@ -8,7 +8,7 @@ from pyspark.sql import DataFrame, functions as F
 
 from pipelines.catalog import table_path
 from pipelines.config import Config
-from silver import delta_io
+from pipelines import delta_io
 from silver.contract import (CANONICAL_CHANNELS, CONTRACT_VERSION, EVENT_TYPES, SILVER_EVENTS_COLUMNS,
                              SILVER_EVENTS_COLUMN_NAMES, UNKNOWN_CHANNEL)
 
@@ -33,7 +33,7 @@ def path(config: Config) -> str:
     return table_path(config, SCHEMA, TABLE)
 
 
-def create_table(spark: Any, config: Config) -> str:
+def create_table(spark: Any, config: Config) -> bool:
     return delta_io.create_table(
         spark, path(config), SILVER_EVENTS_COLUMNS,
         comment="Marketing events: typed, standardized, quality-gated, one row per event_id",

@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame, functions as F
 
 from pipelines.catalog import table_path
 from pipelines.config import Config
-from silver import delta_io
+from pipelines import delta_io
 
 SCHEMA, TABLE = "silver", "events_duplicates"
 
@@ -35,7 +35,7 @@ def path(config: Config) -> str:
     return table_path(config, SCHEMA, TABLE)
 
 
-def create_table(spark: Any, config: Config) -> str:
+def create_table(spark: Any, config: Config) -> bool:
     return delta_io.create_table(
         spark, path(config), COLUMNS, comment="Redelivered events not inserted into silver.events",
         properties={"medallion.layer": "silver", "delta.appendOnly": "true"},

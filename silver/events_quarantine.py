@@ -8,7 +8,7 @@ from pyspark.sql import DataFrame, functions as F
 
 from pipelines.catalog import table_path
 from pipelines.config import Config
-from silver import delta_io
+from pipelines import delta_io
 from silver.quality_gate import REASONS_COL
 
 SCHEMA, TABLE = "silver", "events_quarantine"
@@ -32,7 +32,7 @@ def path(config: Config) -> str:
     return table_path(config, SCHEMA, TABLE)
 
 
-def create_table(spark: Any, config: Config) -> str:
+def create_table(spark: Any, config: Config) -> bool:
     return delta_io.create_table(
         spark, path(config), COLUMNS, comment="Rejected Bronze rows with raw line and reason codes",
         checks=CHECKS, properties={"medallion.layer": "silver", "delta.appendOnly": "true"},

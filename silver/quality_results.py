@@ -8,7 +8,7 @@ from pyspark.sql import DataFrame
 
 from pipelines.catalog import table_path
 from pipelines.config import Config
-from silver import delta_io
+from pipelines import delta_io
 from silver.quality_gate import GateResult
 
 SCHEMA, TABLE = "audit", "quality_results"
@@ -41,7 +41,7 @@ def path(config: Config) -> str:
     return table_path(config, SCHEMA, TABLE)
 
 
-def create_table(spark: Any, config: Config) -> str:
+def create_table(spark: Any, config: Config) -> bool:
     return delta_io.create_table(
         spark, path(config), COLUMNS, comment="Great Expectations results per refine batch and expectation",
         checks={"action_known": "action IN ('quarantine', 'fail', 'warn')"},

@@ -193,7 +193,7 @@ class RefineBatch:
             candidate.unpersist()
 
     def _write(self, table: str, rows: DataFrame, app_id: str, batch_id: int) -> None:
-        from silver.delta_io import append_once
+        from pipelines.delta_io import append_once
 
         metadata = commit_metadata(self.run_id, "silver", batch_id=batch_id, table=table,
                                    txn_app_id=app_id)

@@ -24,7 +24,7 @@ def bronze_rows(spark: Any, lines: Iterable[bytes | str], *, batch: int = 0,
             raw, raw_bytes = data.decode("utf-8", errors="replace"), bytearray(data)
         rows.append((raw, raw_bytes, f"test-{batch:08d}-{i:012x}", source, ingested_at, ingested_at,
                      batch, "test-run", ingested_at.date()))
-    schema = ", ".join(f"{name} {ddl.replace(' NOT NULL', '')}" for name, ddl, _ in BRONZE_COLUMNS)
+    schema = ", ".join(f"{name} {sql_type}" for name, sql_type, _, _ in BRONZE_COLUMNS)
     return spark.createDataFrame(rows, schema)
 
 

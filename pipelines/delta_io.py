@@ -1,4 +1,4 @@
-"""Delta helpers shared by the Silver-owned tables: DDL creation and idempotent appends."""
+"""Delta helpers shared by every layer's tables: DDL creation and idempotent appends."""
 from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
@@ -16,10 +16,13 @@ def _quote(text: str) -> str:
 
 def create_table(spark: Any, location: str, columns: Sequence[Column], *, comment: str,
                  partitioned_by: Iterable[str] = (), checks: dict[str, str] | None = None,
-                 properties: dict[str, str] | None = None) -> str:
-    """Create a Delta table by DDL (so NOT NULL holds) plus CHECK constraints; idempotent."""
+                 properties: dict[str, str] | None = None) -> bool:
+    """Create a Delta table by DDL (so NOT NULL holds) plus CHECK constraints; idempotent.
+
+    Returns True when this call created the table.
+    """
     if delta_table_exists(spark, location):
-        return location
+        return False
     cols = ",\n  ".join(
         f"{name} {sql_type}{' NOT NULL' if not_null else ''} COMMENT '{_quote(text)}'"
         for name, sql_type, not_null, text in columns
@@ -34,7 +37,7 @@ def create_table(spark: Any, location: str, columns: Sequence[Column], *, commen
     )
     for name, expression in (checks or {}).items():
         spark.sql(f"ALTER TABLE delta.`{location}` ADD CONSTRAINT {name} CHECK ({expression})")
-    return location
+    return True
 
 
 def append_once(df: DataFrame, location: str, *, app_id: str, batch_id: int, metadata: str) -> None:
