@@ -40,6 +40,11 @@ BRONZE_COLUMNS: tuple[delta_io.Column, ...] = (
 )
 
 
+# Columns Delta keeps file statistics for (lookups by id, file, time or batch skip files). Not
+# `raw`/`raw_bytes`: collecting min/max of every whole line cost ~0.5 s per 1M events (measured).
+STATS_COLUMNS = "_bronze_id,_source,_ingested_at,_ingest_batch_id,_ingest_run_id"
+
+
 def path(config: Config) -> str:
     return table_path(config, SCHEMA, TABLE)
 
@@ -51,7 +56,9 @@ def create_table(spark: Any, config: Config) -> bool:
         comment="Raw marketing events exactly as received (append-only)",
         partitioned_by=("_ingest_date",),
         properties={"delta.appendOnly": "true", "medallion.layer": "bronze",
-                    "medallion.contract": "events-v1"},
+                    "medallion.contract": "events-v1",
+                    # min/max of whole raw lines never prune a scan; lineage lookups use these.
+                    "delta.dataSkippingStatsColumns": STATS_COLUMNS},
     )
 
 
@@ -62,11 +69,10 @@ def to_bronze_rows(lines: DataFrame, *, stream_id: str, batch_id: int, run_id: s
     monotonically_increasing_id, which is unique within a batch and deterministic when the batch is
     replayed over the same files, so the ids are unique across the table and stable.
     """
-    valid = F.is_valid_utf8("value")
     ingested_at = F.current_timestamp()
     return lines.select(
-        F.when(valid, F.col("value")).otherwise(F.make_valid_utf8("value")).alias("raw"),
-        F.when(~valid, F.col("value").cast("binary")).alias("raw_bytes"),
+        F.make_valid_utf8("value").alias("raw"),  # the same string when it already is valid
+        F.when(~F.is_valid_utf8("value"), F.col("value").cast("binary")).alias("raw_bytes"),
         _bronze_id(stream_id, batch_id).alias("_bronze_id"),
         F.col("file_path").alias("_source"),
         F.col("file_modification_time").alias("_source_modified_at"),
