@@ -87,13 +87,15 @@ def throughput(args: argparse.Namespace) -> None:
 
     bare_s = bare_job(spark, config)
     t = time.monotonic()
-    _await(start_refine(spark, config, "bench-refine", continuous=False))
+    query = start_refine(spark, config, "bench-refine", continuous=False)
+    _await(query)
     refine_s = time.monotonic() - t
     ledger = spark.read.format("delta").load(table_path(config, "audit", "batch_ledger")).orderBy("batch_id").collect()
     bare_rate, refine_rate = bronze_rows / bare_s, bronze_rows / refine_s
     print(f"(a) bare parse+append : {bare_s:7.1f}s  {bare_rate:10,.0f} events/s")
     print(f"(b) refine --once     : {refine_s:7.1f}s  {refine_rate:10,.0f} events/s")
     print(f"    ratio refine/bare : {refine_rate / bare_rate:.2f}x (goal >= 0.5x)")
+    print(f"    last batch phases: {query.refine_batch.last_phases}")
     for r in ledger:
         print(f"    batch {r['batch_id']}: {r['rows_read']:,} rows, GX {r['gx_seconds']:.1f}s, "
               f"batch {r['batch_seconds']:.1f}s, inserted {r['rows_inserted']:,}, "

@@ -29,6 +29,10 @@ CHECKS = {
 }
 
 
+STATS_COLUMNS = ("event_id,event_type,event_ts,campaign_id,channel,user_id,order_id,"
+                 "_bronze_id,_silver_batch_id,_processed_at")
+
+
 def path(config: Config) -> str:
     return table_path(config, SCHEMA, TABLE)
 
@@ -38,7 +42,10 @@ def create_table(spark: Any, config: Config) -> bool:
         spark, path(config), SILVER_EVENTS_COLUMNS,
         comment="Marketing events: typed, standardized, quality-gated, one row per event_id",
         partitioned_by=("event_date",), checks=CHECKS,
-        properties={"medallion.layer": "silver", "medallion.contract": CONTRACT_VERSION},
+        properties={"medallion.layer": "silver", "medallion.contract": CONTRACT_VERSION,
+                    # file statistics for the columns queries filter and join on (not for
+                    # free text such as `properties`, which only cost write time)
+                    "delta.dataSkippingStatsColumns": STATS_COLUMNS},
     )
 
 

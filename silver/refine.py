@@ -1,11 +1,13 @@
 """Wiring of the Silver refine stream: bronze.events_raw (Delta source) -> foreachBatch.
 
-Per micro-batch: standardize (one Spark pass, reason codes included) -> persist -> GX gate (one
-validation; `fail` stops here, before any write; quarantine decisions checked against GX's
-unexpected rows) -> dedup against silver.events -> conservation check -> writes:
+Per micro-batch: standardize (one Spark pass, reason codes included) -> cache the narrow columns
+the gate and dedup read -> GX gate (`fail` stops here, before any write; quarantine decisions
+checked against GX's unexpected rows) -> duplicate suspects against silver.events -> conservation
+check -> writes, side by side:
 
-  silver.events, silver.events_quarantine, silver.events_duplicates, audit.quality_results,
-  audit.batch_ledger
+  silver.events (full rows recomputed once), silver.events_quarantine (Bronze rows joined to
+  their reasons), silver.events_duplicates, audit.quality_results
+then audit.batch_ledger last.
 
 Exactly-once: every write is a Delta append with `txnAppId` = `medallion-silver-<query id>` (the id
 Spark keeps in this stream's checkpoint, so a new checkpoint is a new app id and never silently
@@ -31,9 +33,11 @@ from pipelines.config import Config, is_uri, join_path
 from pipelines.errors import PipelineError
 from pipelines.runs import commit_metadata
 from silver import batch_ledger, events, events_duplicates, events_quarantine, quality_results
-from silver.dedup import classify_duplicates
-from silver.quality_gate import (FAILED_COL, REPO_EXPECTATIONS_DIR, QualityGate, ROW_ID, Suite,
-                                 check_agreement, find_suite, flag_rows, new_gate_run_id)
+from silver.dedup import (DEDUP_COLUMNS, classify_duplicates, duplicate_suspects, first_occurrences,
+                          payload_hash)
+from silver.quality_gate import (FAILED_COL, REASONS_COL, REPO_EXPECTATIONS_DIR, QualityGate, ROW_ID,
+                                 Suite, check_agreement, find_suite, flag_rows, gate_columns,
+                                 new_gate_run_id)
 from silver.reference_data import Reference, load_reference, resolve_path
 from silver.standardize import standardize
 
@@ -43,6 +47,29 @@ STREAM_NAME = "silver_events"
 SUITE_TABLE = "silver.events"
 # Called after each table write with (table, batch_id); lets tests inject a crash between writes.
 WriteHook = Callable[[str, int], None]
+# Up to this many rows, small per-batch tables (duplicate suspects, rejected ids) are broadcast
+# to the batch's rows instead of shuffling them.
+BROADCAST_MAX_ROWS = 200_000
+
+
+class PhaseTimer:
+    """Seconds per phase of a batch, for the batch log line (where the time goes, per batch)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def mark(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase] = round(now - self._last, 3)
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
+
+
+def _unique(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
 
 
 def create_tables(spark: Any, config: Config) -> None:
@@ -96,6 +123,7 @@ class RefineBatch:
         self._app_id: str | None = None
         self._docs_built_at: float | None = None
         self.last_gate_seconds: float | None = None
+        self.last_phases: dict[str, float] = {}
 
     def txn_app_id(self, spark: Any) -> str:
         """`medallion-silver-<query id>`: the id Spark stores in this stream's checkpoint."""
@@ -125,20 +153,29 @@ class RefineBatch:
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
+        phases = PhaseTimer()
         spark = batch.sparkSession
         app_id = self.txn_app_id(spark)
         gate_run_id = new_gate_run_id(self.run_id, batch_id)
         processed_at = datetime.now(timezone.utc)
-        candidate = flag_rows(standardize(batch, self.reference), self.gate.suite).persist(
-            StorageLevel.MEMORY_AND_DISK)
-        classified: DataFrame | None = None
+        candidate = flag_rows(standardize(batch, self.reference), self.gate.suite).withColumn(
+            "payload_hash", payload_hash())  # for dedup
+        # Only the narrow columns the gate, dedup and counts read are cached; the Silver write
+        # recomputes the (deterministic) full rows once, instead of caching every wide row.
+        narrow = gate_columns(self.gate.suite, candidate.columns) + [
+            FAILED_COL, REASONS_COL, *DEDUP_COLUMNS, "_ingested_at", "is_late"]
+        checked = candidate.select(*_unique(narrow)).persist(StorageLevel.MEMORY_AND_DISK)
+        suspects: DataFrame | None = None
         try:
-            rows_read = candidate.count()
+            rows_read = checked.count()
+            phases.mark("standardize+cache")
             if rows_read == 0:
                 return
-            flagged = {r[ROW_ID]: r[FAILED_COL] for r in candidate.filter(F.size(FAILED_COL) > 0)
+            flagged = {r[ROW_ID]: r[FAILED_COL] for r in checked.filter(F.size(FAILED_COL) > 0)
                        .select(ROW_ID, FAILED_COL).collect()}
-            gate = self.gate.validate(candidate, gate_run_id=gate_run_id)
+            phases.mark("flagged ids")
+            gate = self.gate.validate(checked, gate_run_id=gate_run_id)
+            phases.mark("gx")
             self.last_gate_seconds = gate.seconds
             if gate.failed_fail_expectations:
                 raise PipelineError("QUALITY_GATE_FAILED", {
@@ -147,15 +184,19 @@ class RefineBatch:
                                         for o in gate.failed_fail_expectations)})
             check_agreement(gate, flagged)
 
-            accepted = candidate.filter(F.size(FAILED_COL) == 0)
+            accepted = checked.filter(F.size(FAILED_COL) == 0)
             existing = self.silver_before_batch(spark, app_id, batch_id)
-            classified = classify_duplicates(accepted, existing).persist(StorageLevel.MEMORY_AND_DISK)
+            suspects = duplicate_suspects(accepted, existing).persist(StorageLevel.MEMORY_AND_DISK)
+            few = suspects.count() <= BROADCAST_MAX_ROWS
+            phases.mark("dup suspects")
+            classified = classify_duplicates(accepted, suspects, broadcast=few)
             totals = classified.agg(
                 F.count(F.lit(1)).alias("accepted"),
                 F.sum(F.col("is_duplicate").cast("int")).alias("dup"),
                 F.sum(F.col("is_conflicting").cast("int")).alias("conflicting"),
                 F.sum((~F.col("is_duplicate") & F.col("is_late")).cast("int")).alias("late"),
             ).first()
+            phases.mark("dup counts")
             duplicates = int(totals["dup"] or 0)
             entry = batch_ledger.LedgerEntry(
                 txn_app_id=app_id, batch_id=batch_id, run_id=self.run_id, gate_run_id=gate_run_id,
@@ -168,29 +209,69 @@ class RefineBatch:
             entry.check_conservation()
 
             lineage = {"batch_id": batch_id, "gate_run_id": gate_run_id, "processed_at": processed_at}
+            writes: dict[str, DataFrame] = {}
+            rejected = checked.filter(F.size(FAILED_COL) > 0).select(ROW_ID, REASONS_COL, "event_id")
+            if len(flagged) <= BROADCAST_MAX_ROWS:
+                rejected = F.broadcast(rejected)
             if entry.rows_inserted:
-                self._write("silver.events", events.to_silver_rows(
-                    classified.filter(~F.col("is_duplicate")), **lineage), app_id, batch_id)
+                # Accepted = not rejected, by row id: filtering on the flags instead would let
+                # Spark push the whole flag expression (from_json per field) into the scan.
+                accepted_rows = standardize(batch, self.reference).join(
+                    rejected.select(ROW_ID), ROW_ID, "left_anti")
+                writes["silver.events"] = events.to_silver_rows(
+                    first_occurrences(accepted_rows, suspects, broadcast=few), **lineage)
             if entry.rows_quarantined:
-                self._write("silver.events_quarantine", events_quarantine.to_quarantine_rows(
-                    candidate.filter(F.size(FAILED_COL) > 0), **lineage), app_id, batch_id)
+                writes["silver.events_quarantine"] = events_quarantine.to_quarantine_rows(
+                    batch.join(rejected, ROW_ID), **lineage)
             if entry.rows_duplicate:
-                self._write("silver.events_duplicates", events_duplicates.to_duplicate_rows(
-                    classified.filter(F.col("is_duplicate")), **lineage), app_id, batch_id)
-            self._write("audit.quality_results", quality_results.to_result_rows(
-                spark, gate, txn_app_id=app_id, batch_id=batch_id, run_id=self.run_id), app_id, batch_id)
+                writes["silver.events_duplicates"] = events_duplicates.to_duplicate_rows(
+                    classified.filter(F.col("is_duplicate")), **lineage)
+            writes["audit.quality_results"] = quality_results.to_result_rows(
+                spark, gate, txn_app_id=app_id, batch_id=batch_id, run_id=self.run_id)
+            self._write_all(writes, app_id, batch_id)
+            phases.mark("writes")
+            # The ledger last: its row says every other table of the batch is committed.
             entry = batch_ledger.LedgerEntry(**{**entry.__dict__,
                                                 "batch_seconds": round(time.monotonic() - started, 3)})
             self._write("audit.batch_ledger", batch_ledger.to_ledger_rows(spark, entry), app_id, batch_id)
-            log.info("refine batch %s: read %s, inserted %s, quarantined %s, duplicates %s (%s "
-                     "conflicting); GX %.1fs, batch %.1fs", batch_id, rows_read, entry.rows_inserted,
-                     entry.rows_quarantined, entry.rows_duplicate, entry.rows_duplicate_conflicting,
-                     gate.seconds, entry.batch_seconds)
+            phases.mark("ledger")
             self._maybe_build_docs(gate)
+            phases.mark("docs")
+            self.last_phases = phases.seconds
+            log.info("refine batch %s: read %s, inserted %s, quarantined %s, duplicates %s (%s "
+                     "conflicting); batch %.1fs (%s)", batch_id, rows_read, entry.rows_inserted,
+                     entry.rows_quarantined, entry.rows_duplicate, entry.rows_duplicate_conflicting,
+                     entry.batch_seconds, phases)
         finally:
-            if classified is not None:
-                classified.unpersist()
-            candidate.unpersist()
+            if suspects is not None:
+                suspects.unpersist()
+            checked.unpersist()
+
+    def _write_all(self, writes: dict[str, DataFrame], app_id: str, batch_id: int) -> None:
+        """The batch's table writes side by side (independent tables, each idempotent on its own).
+
+        A batch's Delta commits are mostly fixed cost (log, snapshot, small files); in parallel,
+        the batch waits for the slowest instead of the sum. Every write is awaited before the
+        first failure is raised, so none is left running behind a failed batch.
+        """
+        from pyspark import InheritableThread
+
+        errors: list[BaseException] = []
+
+        def write(table: str, rows: DataFrame) -> None:
+            try:
+                self._write(table, rows, app_id, batch_id)
+            except BaseException as exc:  # re-raised below, in the batch's thread
+                errors.append(exc)
+
+        threads = [InheritableThread(target=write, args=item, name=f"refine-write-{item[0]}")
+                   for item in writes.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
 
     def _write(self, table: str, rows: DataFrame, app_id: str, batch_id: int) -> None:
         from pipelines.delta_io import append_once

@@ -44,3 +44,33 @@ def test_fail_expectation_stops_the_stream_and_a_suite_change_applies_on_the_nex
     assert [r["reasons"] for r in quarantined] == [["invalid_event_type"]]
     digests = {r["suite_digest"] for r in read(spark, config, "audit", "quality_results").collect()}
     assert len(digests) == 1
+
+
+def test_row_ids_from_pandas_and_from_spark_agree_with_the_flags(spark, tmp_path):
+    """Run 2 lists GX's unexpected row ids on pandas (few flagged rows) or on Spark (many): both
+    engines must report exactly the rows the gate's predicates flagged, reason by reason."""
+    from pyspark.sql import functions as F
+
+    from pipelines.sample_events import generate_lines
+    from silver.quality_gate import FAILED_COL, ROW_ID, QualityGate, check_agreement, flag_rows
+    from silver.refine import load_gate_suite
+    from silver.reference_data import load_reference
+    from silver.standardize import standardize
+    from tests.integration.silver_support import bronze_rows
+
+    config = make_config(tmp_path / "lake")
+    lines = [g.line for g in generate_lines(3000, seed=11, bad_rate=0.3)]
+    suite = load_gate_suite(config)
+    batch = flag_rows(standardize(bronze_rows(spark, lines), load_reference(config)), suite).persist()
+    try:
+        flagged = {r[ROW_ID]: r[FAILED_COL] for r in batch.filter(F.size(FAILED_COL) > 0).collect()}
+        assert len({i for ids in flagged.values() for i in ids}) >= 10  # many reasons present
+        results = {}
+        for engine, limit in (("pandas", 100_000), ("spark", 0)):
+            gate = QualityGate(suite, pandas_max_rows=limit).validate(batch, gate_run_id=engine)
+            check_agreement(gate, flagged)  # raises GATE_DISAGREEMENT on any difference
+            results[engine] = gate.quarantine_ids()
+        assert results["pandas"] == results["spark"]
+        assert sum(len(ids) for ids in results["pandas"].values()) >= len(flagged)
+    finally:
+        batch.unpersist()
