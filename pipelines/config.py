@@ -89,6 +89,9 @@ class RefineConfig:
     fx_rates: str = ""
     # Expectation suites (one data file per Silver table); empty = the repository's expectations/.
     expectations_dir: str = ""
+    # Up to this many flagged rows per batch, GX lists their ids on pandas (no Spark jobs); more
+    # stay on Spark. Both are checked against the gate's own flags.
+    gx_pandas_max_rows: int = field(default=100_000, metadata=_min(0))
     # GX Data Docs site; empty = <root>/docs/gx. Built at most every docs_interval_seconds.
     data_docs: bool = True
     docs_dir: str = ""

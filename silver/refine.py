@@ -308,7 +308,7 @@ def start_refine(spark: Any, config: Config, run_id: str, *, continuous: bool,
     create_bronze_table(spark, config)  # an empty Bronze (DDL only) when refine runs first
     create_tables(spark, config)
     suite = load_gate_suite(config)
-    gate = QualityGate(suite, docs_dir=docs_dir(config))
+    gate = QualityGate(suite, docs_dir=docs_dir(config), pandas_max_rows=config.refine.gx_pandas_max_rows)
     batch_fn = RefineBatch(config, run_id, reference=load_reference(config), gate=gate,
                            on_table_written=on_table_written)
     writer = (
