@@ -13,8 +13,8 @@ expectation names a GX 1.x expectation type, its kwargs, an `action` and (for `q
 How quarantine agrees with GX, cheaply: each quarantine expectation is also compiled into the
 equivalent Spark predicate (`ExpectationSpec.unexpected`), so reason codes are computed for all rows
 in one pass of the standardization plan (`flag_rows`). GX then validates the same persisted batch
-once, with COMPLETE results and `unexpected_index_list` on the row id (`_bronze_id`), and
-`check_agreement` compares, per expectation, the set of row ids GX reports unexpected with the set
+(counts of every expectation over the whole batch, then the unexpected row ids, `_bronze_id`, over
+the flagged rows only: see `QualityGate.validate`), and `check_agreement` compares, per expectation, the set of row ids GX reports unexpected with the set
 the predicates flagged. Any difference fails the batch (`GATE_DISAGREEMENT`) before anything is
 written, so what lands in quarantine is exactly what GX reported, expectation by expectation.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from contextlib import contextmanager
 import os
 import re
 import time
@@ -31,7 +32,6 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Mapping
 
 import yaml
