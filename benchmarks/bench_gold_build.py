@@ -11,9 +11,14 @@ the plain-Python standardization of tests/integration/gold_testkit.py (via Arrow
 The extra 10% are new events in the last 3 days of the window, i.e. inside the incremental
 lookback, like a day of fresh traffic plus late arrivals.
 
-    python benchmarks/bench_gold_build.py [--events 1000000] [--root bench-out/gold] [--select ...]
+Every build is `medallion build` as production runs it (models + data tests; dbt unit tests are
+left to CI, the same way for the full and the incremental builds).
 
-Not part of the test suite. Results are printed and written to <root>/results.json.
+    python benchmarks/bench_gold_build.py [--events 1000000] [--root bench-out/gold] [--select ...]
+        [--dbt-args "--exclude resource_type:test"] [--threads N] [--silver-cache DIR] [--skip-cli]
+
+Not part of the test suite. Results are printed and written to <root>/results.json; each timed
+build's run_results.json (per-node timings) is kept as <root>/run_results-<build>.json.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -80,7 +86,20 @@ def _load_silver(spark, config, *, events: int, seed: int, days: int, start, tmp
     return "generator events written to silver.events directly (plain-Python standardization)"
 
 
-def _timed_inprocess(spark, config, args: list[str]) -> tuple[float, str]:
+def _cache_matches(cache: Path | None, root: Path) -> bool:
+    """A Silver cache is reusable only at the root it was made at (checkpoints hold absolute paths)."""
+    marker = cache / "root" if cache is not None else None
+    return marker is not None and marker.is_file() and marker.read_text() == str(root)
+
+
+def _keep_run_results(root: Path, label: str) -> None:
+    """Copy this build's run_results.json (per-node timings) to <root>/run_results-<label>.json."""
+    source = root / "dbt-target" / "run_results.json"
+    if source.is_file():
+        shutil.copyfile(source, root / f"run_results-{label}.json")
+
+
+def _timed_inprocess(spark, config, args: list[str], root: Path, label: str) -> tuple[float, str]:
     from gold.dbt_build import build_gold
 
     started = time.monotonic()
@@ -88,16 +107,18 @@ def _timed_inprocess(spark, config, args: list[str]) -> tuple[float, str]:
     elapsed = time.monotonic() - started
     if not outcome.success:
         raise SystemExit(outcome.summary())
+    _keep_run_results(root, label)
     return elapsed, outcome.summary().splitlines()[0]
 
 
-def _timed_cli(config_file: Path, args: list[str], env: dict) -> float:
+def _timed_cli(config_file: Path, args: list[str], env: dict, root: Path, label: str) -> float:
     started = time.monotonic()
     proc = subprocess.run([str(Path(sys.executable).with_name("medallion")), "--config", str(config_file),
                            "build", *args], cwd=REPO, env=env, capture_output=True, text=True)
     elapsed = time.monotonic() - started
     if proc.returncode != 0:
         raise SystemExit(proc.stdout[-4000:] + proc.stderr[-4000:])
+    _keep_run_results(root, label)
     return elapsed
 
 
@@ -107,9 +128,15 @@ def main() -> int:
     parser.add_argument("--root", default=str(REPO / "bench-out" / "gold"))
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--select", nargs="*", default=[], help="extra dbt selection (default: everything)")
+    parser.add_argument("--dbt-args", default="", help='more dbt args for every timed build, e.g. '
+                                                       '"--exclude resource_type:test"')
     parser.add_argument("--silver", choices=("auto", "pipeline", "direct"), default="auto",
                         help="how Silver is built: the real pipeline (auto when available) or written directly")
+    parser.add_argument("--threads", type=int, default=0, help="gold.threads (dbt threads); 0 = the config default")
     parser.add_argument("--skip-cli", action="store_true", help="only the warm in-process figures")
+    parser.add_argument("--silver-cache", default="",
+                        help="folder keeping the initial lakehouse (Silver loaded, nothing built) between "
+                             "runs of the same --events/--root: restored instead of reloaded (untimed step)")
     opts = parser.parse_args()
 
     import yaml
@@ -125,33 +152,42 @@ def main() -> int:
     config_file.write_text(yaml.safe_dump({
         "paths": {"root": str(root / "lakehouse")},
         "spark": {"master": opts.master, "driver_memory": "6g", "shuffle_partitions": 4, "log_level": "ERROR"},
-        "gold": {"lookback_days": 3},
+        "gold": {"lookback_days": 3, **({"threads": opts.threads} if opts.threads else {})},
     }))
     env = {**os.environ, "DBT_TARGET_PATH": str(root / "dbt-target"), "DBT_LOG_PATH": str(root / "dbt-logs"),
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     os.environ.update({k: env[k] for k in ("DBT_TARGET_PATH", "DBT_LOG_PATH", "DBT_SEND_ANONYMOUS_USAGE_STATS")})
     config = load_config(str(config_file))
     spark = build_session(config)
-    extra = list(opts.select)
+    extra = [*(["--select", *opts.select] if opts.select else []), *shlex.split(opts.dbt_args)]
     tenth = max(1, opts.events // 10)
     recent = DEFAULT_END_DATE - dt.timedelta(days=2)
     results: dict = {"events": opts.events, "master": opts.master, "extra_dbt_args": extra}
 
     t = time.monotonic()
-    results["silver_source"] = _load_silver(spark, config, events=opts.events, seed=1, days=30, start=None,
-                                           tmp=root / "tmp", mode=opts.silver)
+    cache = Path(opts.silver_cache).resolve() / f"{opts.events}-{opts.silver}" if opts.silver_cache else None
+    if _cache_matches(cache, root):
+        shutil.copytree(cache / "lakehouse", root / "lakehouse")
+        results["silver_source"] = f"restored from {cache}"
+    else:
+        results["silver_source"] = _load_silver(spark, config, events=opts.events, seed=1, days=30, start=None,
+                                               tmp=root / "tmp", mode=opts.silver)
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
+            shutil.copytree(root / "lakehouse", cache / "lakehouse")
+            (cache / "root").write_text(str(root))
     results["silver_load_s"] = round(time.monotonic() - t, 1)
     print(f"silver: {opts.events:,} events in {results['silver_load_s']}s ({results['silver_source']})")
 
     # Warm-up: first build creates every table (and warms the JIT); not reported.
-    results["first_build_s"] = round(_timed_inprocess(spark, config, extra)[0], 1)
+    results["first_build_s"] = round(_timed_inprocess(spark, config, extra, root, "first")[0], 1)
     print(f"first build (untimed warm-up): {results['first_build_s']}s")
 
-    s, line = _timed_inprocess(spark, config, ["--full-refresh", *extra])
+    s, line = _timed_inprocess(spark, config, ["--full-refresh", *extra], root, "warm-full")
     results["warm_full_refresh_s"] = round(s, 1)
     print(f"warm in-process full refresh: {s:.1f}s  [{line}]")
     _load_silver(spark, config, events=tenth, seed=2, days=3, start=recent, tmp=root / "tmp", mode=opts.silver)
-    s, line = _timed_inprocess(spark, config, extra)
+    s, line = _timed_inprocess(spark, config, extra, root, "warm-incremental")
     results["warm_incremental_s"] = round(s, 1)
     print(f"warm in-process incremental (+{tenth:,} events): {s:.1f}s  [{line}]")
 
@@ -160,11 +196,11 @@ def main() -> int:
         print(f"incremental / full refresh (warm): {results['warm_ratio']} (goal <= 0.5)")
         (root / "results.json").write_text(json.dumps(results, indent=2))
         return 0
-    s = _timed_cli(config_file, ["--full-refresh", *extra], env)
+    s = _timed_cli(config_file, ["--full-refresh", *extra], env, root, "cold-full")
     results["cold_cli_full_refresh_s"] = round(s, 1)
     print(f"cold CLI `medallion build --full-refresh`: {s:.1f}s")
     _load_silver(spark, config, events=tenth, seed=3, days=3, start=recent, tmp=root / "tmp", mode=opts.silver)
-    s = _timed_cli(config_file, extra, env)
+    s = _timed_cli(config_file, extra, env, root, "cold-incremental")
     results["cold_cli_incremental_s"] = round(s, 1)
     print(f"cold CLI `medallion build` incremental (+{tenth:,} events): {s:.1f}s")
 

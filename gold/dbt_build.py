@@ -8,6 +8,10 @@ pays ~25 s of JVM start; in-process it is the models' own time.
 The same project also runs as plain `dbt build --project-dir dbt_project --profiles-dir
 dbt_project`: its on-run-start hook then registers the tables itself (see
 `dbt_project/macros/register_warehouse_tables.sql`).
+
+`medallion build` is the production build (also what `run --once/--continuous` run): it leaves dbt
+unit tests out, as dbt recommends (their inputs are static fixtures, so a production run re-proves
+nothing). CI and the test suite run them: `medallion build --resource-type all`, plain `dbt build`.
 """
 from __future__ import annotations
 
@@ -87,9 +91,24 @@ def dbt_vars(config: Config, *, run_id: str = "", register_tables: bool = False)
     }
 
 
+SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
+
+
+def snapshot_partitions(config: Config) -> str:
+    """The session's Delta snapshot partitions: the configured value, else the local-master
+    default of the session factory, else Delta's own default (50)."""
+    from pipelines.spark_session import LOCAL_DEFAULTS
+
+    if SNAPSHOT_PARTITIONS in config.spark.conf:
+        return str(config.spark.conf[SNAPSHOT_PARTITIONS])
+    local = config.spark.master.startswith("local")
+    return LOCAL_DEFAULTS.get(SNAPSHOT_PARTITIONS, "50") if local else "50"
+
+
 def dbt_environment(config: Config) -> dict[str, str]:
     """Environment the profile reads (`env_var(...)` in dbt_project/profiles.yml)."""
     return {
+        "MEDALLION_SNAPSHOT_PARTITIONS": snapshot_partitions(config),
         "DBT_TARGET": dbt_target(config),
         "DBT_THREADS": str(config.gold.threads),
         "MEDALLION_WAREHOUSE": config.warehouse,
@@ -246,10 +265,12 @@ def _check_sources(spark: Any, config: Config, registered: list[str]) -> None:
 GOLD_TABLE_SCHEMAS = ("gold", "gold_intermediate")
 
 
-def _forget_foreign_gold_tables(spark: Any, config: Config) -> list[str]:
+def _forget_foreign_gold_tables(spark: Any, config: Config, registered: Sequence[str] = ()) -> list[str]:
     """Unregister Gold tables this session knows from another warehouse (a process that builds
     for two configs). Otherwise dbt would `create or replace` them at the old location's name
-    and Delta refuses the location mismatch. External tables: dropping the entry keeps files."""
+    and Delta refuses the location mismatch. External tables: dropping the entry keeps files.
+    Tables `register_tables` just (re)pointed at this warehouse (`registered`) are not checked
+    again: each check is a DESCRIBE DETAIL, i.e. a Delta snapshot load."""
     forgotten = []
     for schema in GOLD_TABLE_SCHEMAS:
         if not spark.catalog.databaseExists(schema):
@@ -258,6 +279,8 @@ def _forget_foreign_gold_tables(spark: Any, config: Config) -> list[str]:
             if table.isTemporary or table.tableType == "VIEW":
                 continue
             name = f"{schema}.{table.name}"
+            if name in registered:
+                continue
             try:
                 location = spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
             except Exception:  # noqa: BLE001 - unreadable (files gone): forget it as well
@@ -278,17 +301,33 @@ def prepare_session(config: Config, spark: Any = None) -> Any:
 
     spark = spark or build_session(config, app_suffix="gold")
     registered = register_tables(spark, config)
-    _forget_foreign_gold_tables(spark, config)
+    _forget_foreign_gold_tables(spark, config, registered)
     if dbt_target(config) == "local":
         _check_sources(spark, config, registered)
     return spark
 
 
+# dbt options/env vars that choose resource types; when the caller uses any, we add nothing.
+_RESOURCE_TYPE_OPTIONS = ("--resource-type", "--resource-types", "--exclude-resource-type",
+                          "--exclude-resource-types")
+_RESOURCE_TYPE_ENV = ("DBT_RESOURCE_TYPES", "DBT_EXCLUDE_RESOURCE_TYPES")
+
+
+def production_build_args(extra_args: Sequence[str]) -> list[str]:
+    """The caller's dbt args plus `--exclude-resource-type unit_test`, unless they (or the
+    environment) already choose resource types (`--resource-type all` runs the unit tests too)."""
+    args = list(extra_args)
+    chosen = any(a.split("=", 1)[0] in _RESOURCE_TYPE_OPTIONS for a in args) \
+        or any(os.environ.get(name) for name in _RESOURCE_TYPE_ENV)
+    return args if chosen else [*args, "--exclude-resource-type", "unit_test"]
+
+
 def build_gold(config: Config, extra_args: Sequence[str] = (), *, spark: Any = None,
                run_id: str = "") -> DbtOutcome:
-    """`dbt build` against the configured warehouse (models, tests and unit tests)."""
+    """`dbt build` against the configured warehouse: models and data tests (unit tests only when
+    asked for, see production_build_args)."""
     spark = prepare_session(config, spark)
-    return run_dbt(spark, config, ["build"], extra_args, run_id=run_id)
+    return run_dbt(spark, config, ["build"], production_build_args(extra_args), run_id=run_id)
 
 
 def generate_docs(config: Config, extra_args: Sequence[str] = (), *, spark: Any = None) -> tuple[DbtOutcome, str]:

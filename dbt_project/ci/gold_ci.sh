@@ -2,7 +2,8 @@
 # The Gold CI steps, runnable locally (`make gold-ci`) and used by .github/workflows/gold-dbt.yml.
 #
 #   embedded (default, pull requests): generated events -> medallion run --once -> source freshness
-#       -> medallion build (dbt build in-process) -> medallion docs, all under $GOLD_CI_ROOT
+#       -> medallion build --resource-type all (dbt build in-process, unit tests included)
+#       -> medallion docs, all under $GOLD_CI_ROOT
 #   GOLD_CI_MODE=existing (scheduled runs): no generated data; plain dbt against the warehouse the
 #       target points at ($DBT_TARGET local + $MEDALLION_WAREHOUSE, or thrift + DBT_SPARK_*)
 #
@@ -28,7 +29,8 @@ if [[ "$MODE" == "embedded" ]]; then
   "$VENV_BIN/medallion" generate --events "$EVENTS" --seed 7 --bad-rate 0.02 --files 4
   "$VENV_BIN/medallion" run --once
   "${DBT[@]}" source freshness "${DBT_DIRS[@]}" --output "$ARTIFACTS/target/sources.json"
-  "$VENV_BIN/medallion" build
+  # --resource-type all: the unit tests too (a production `medallion build` leaves them out)
+  "$VENV_BIN/medallion" build --resource-type all
   "$VENV_BIN/medallion" docs
   cp -r "$MEDALLION_ROOT/docs/dbt" "$ARTIFACTS/docs"
 else

@@ -119,7 +119,7 @@ def lake(spark, tmp_path_factory):
     create_silver_events(spark, config)
     append_events(spark, config, events)
     started = time.monotonic()
-    rc = _medallion(config_file, "build")
+    rc = _medallion(config_file, "build", "--resource-type", "all")  # unit tests too, as CI runs it
     state = {"config": config, "config_file": config_file, "root": root, "events": events,
              "first_build_rc": rc, "first_build_s": time.monotonic() - started}
     yield state
@@ -196,7 +196,8 @@ def test_a_second_build_without_new_data_changes_nothing(spark, lake):
     config = lake["config"]
     before = gold_snapshot(spark, config, GOLD_TABLES)
     versions = {t: _history(spark, config, t)[-1]["version"] for t in INCREMENTAL}
-    assert _medallion(lake["config_file"], "build", *MODELS_ONLY) == 0
+    assert _medallion(lake["config_file"], "build") == 0  # the production build: models + data tests
+    lake["production_build_results"] = json.loads((lake["root"] / "dbt-target" / "run_results.json").read_text())
     assert gold_snapshot(spark, config, GOLD_TABLES) == before
     for table in INCREMENTAL:
         history = _history(spark, config, table)
@@ -206,6 +207,14 @@ def test_a_second_build_without_new_data_changes_nothing(spark, lake):
             metrics = commit["operationMetrics"]
             assert (metrics["numTargetRowsInserted"], metrics["numTargetRowsUpdated"],
                     metrics["numTargetRowsDeleted"]) == ("0", "0", "0"), table
+
+
+def test_a_production_build_runs_the_data_tests_and_leaves_unit_tests_to_ci(lake):
+    results = lake["production_build_results"]["results"]
+    kinds = {r["unique_id"].split(".")[0] for r in results}
+    assert "unit_test" not in kinds
+    assert {r["status"] for r in results if r["unique_id"].startswith("test.")} == {"pass"}
+    assert sum(r["unique_id"].startswith("test.") for r in results) >= 25
 
 
 @pytest.fixture(scope="module")
