@@ -33,14 +33,24 @@ def register_table(spark: Any, config: Config, schema: str, table: str) -> None:
     spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     location = table_path(config, schema, table)
     if spark.catalog.tableExists(f"{schema}.{table}"):
-        current = spark.sql(f"DESCRIBE DETAIL {schema}.{table}").first()["location"]
-        if _same_location(current, location):
+        current = _catalog_location(spark, schema, table)
+        if current is not None and _same_location(current, location):
             return
         # Same name, other warehouse (another config in this process): re-point the external
         # table; dropping an external table leaves its files alone.
         spark.sql(f"DROP TABLE {schema}.{table}")
     quoted = location.replace("'", "\\'")
     spark.sql(f"CREATE TABLE {schema}.{table} USING delta LOCATION '{quoted}'")
+
+
+def _catalog_location(spark: Any, schema: str, table: str) -> str | None:
+    """The location the catalog entry points at, read from the catalog alone (`SHOW TABLE
+    EXTENDED`), where `DESCRIBE DETAIL` would load the Delta snapshot (0.1-0.5 s per table)."""
+    rows = spark.sql(f"SHOW TABLE EXTENDED IN {schema} LIKE '{table}'").collect()
+    for line in (rows[0]["information"].splitlines() if rows else []):
+        if line.startswith("Location:"):
+            return line.split(":", 1)[1].strip()
+    return None
 
 
 def _same_location(a: str, b: str) -> bool:
