@@ -23,11 +23,8 @@ _LOG4J = Path(__file__).with_name("log4j2.properties")
 # Defaults for local masters only (`spark.conf` in the config still wins). Delta rebuilds a table's
 # snapshot with `snapshotPartitions` shuffle tasks (default 50, sized for clusters): on 2 local cores
 # the first read of a fresh table took 3.4-4.6 s with 50 and 0.8-1.0 s with 2 (measured here).
-# Cached micro-batches (the Silver gate's) live for seconds: building them uncompressed was
-# faster here, at the cost of memory a local run has.
 LOCAL_DEFAULTS: dict[str, str] = {
     "spark.databricks.delta.snapshotPartitions": "2",
-    "spark.sql.inMemoryColumnarStorage.compressed": "false",
 }
 
 
