@@ -143,6 +143,12 @@ def latency(args: argparse.Namespace) -> None:
     time.sleep(15)  # drain
     for q in queries:
         q.stop()
+    history = list(queries[1].refine_batch.phase_history)
+    if history:
+        medians = {k: statistics.median(h.get(k, 0.0) for h in history) for k in history[0]}
+        print(f"    refine batches: {len(history)}, median seconds per phase: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in medians.items())
+              + f"; median batch {statistics.median(sum(h.values()) for h in history):.2f}s")
     silver = table_path(config, "silver", "events")
     commits = {}
     for r in spark.sql(f"DESCRIBE HISTORY delta.`{silver}`").collect():

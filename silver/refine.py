@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -124,6 +125,7 @@ class RefineBatch:
         self._docs_built_at: float | None = None
         self.last_gate_seconds: float | None = None
         self.last_phases: dict[str, float] = {}
+        self.phase_history: deque[dict[str, float]] = deque(maxlen=500)  # for benchmarks
 
     def txn_app_id(self, spark: Any) -> str:
         """`medallion-silver-<query id>`: the id Spark stores in this stream's checkpoint."""
@@ -238,6 +240,7 @@ class RefineBatch:
             self._maybe_build_docs(gate)
             phases.mark("docs")
             self.last_phases = phases.seconds
+            self.phase_history.append(phases.seconds)
             log.info("refine batch %s: read %s, inserted %s, quarantined %s, duplicates %s (%s "
                      "conflicting); batch %.1fs (%s)", batch_id, rows_read, entry.rows_inserted,
                      entry.rows_quarantined, entry.rows_duplicate, entry.rows_duplicate_conflicting,
