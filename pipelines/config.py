@@ -89,8 +89,8 @@ class RefineConfig:
     fx_rates: str = ""
     # Expectation suites (one data file per Silver table); empty = the repository's expectations/.
     expectations_dir: str = ""
-    # Up to this many flagged rows per batch, GX lists their ids on pandas (no Spark jobs); more
-    # stay on Spark. Both are checked against the gate's own flags.
+    # GX validates a batch (and lists the flagged rows' ids) on its pandas engine up to this many
+    # rows, no Spark jobs; bigger ones on Spark. Either is checked against the gate's own flags.
     gx_pandas_max_rows: int = field(default=100_000, metadata=_min(0))
     # GX Data Docs site; empty = <root>/docs/gx. Built at most every docs_interval_seconds.
     data_docs: bool = True

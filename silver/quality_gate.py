@@ -293,11 +293,21 @@ class QualityGate:
         # Run 2 (row ids over the flagged rows only) validates ad-hoc suites of the quarantine
         # expectations that found unexpected rows, on pandas (a few rows: no Spark jobs) or Spark.
         self._spark_rows = batch_definition
-        self._pandas_rows = (self.context.data_sources.add_pandas(f"medallion_{suite.name}_rows")
-                             .add_dataframe_asset(name=f"{suite.name}_flagged_rows")
+        pandas_source = self.context.data_sources.add_pandas(f"medallion_{suite.name}_pandas")
+        self._pandas_rows = (pandas_source.add_dataframe_asset(name=f"{suite.name}_flagged_rows")
                              .add_batch_definition_whole_dataframe("flagged_rows"))
         self.when_columns = {w: f"_gx_when_{i}" for i, w in enumerate(
-            sorted({e.when for e in suite.quarantine if e.when}))}
+            sorted({e.when for e in suite.expectations if e.when}))}
+        # Run 1 of a small batch (up to pandas_max_rows rows) on pandas: GX's Spark engine costs
+        # one Spark job per expectation however small the batch (~2.5 s a batch here).
+        pandas_suite = ExpectationSuite(name=f"{suite.name}__small_batches", meta=gx_suite.meta)
+        for spec in suite.expectations:
+            pandas_suite.add_expectation_configuration(self._pandas_configuration(
+                spec, meta={"action": spec.action, "reason": spec.reason, "index": spec.index}))
+        self.pandas_validation = self.context.validation_definitions.add(gx.ValidationDefinition(
+            data=pandas_source.add_dataframe_asset(name=f"{suite.name}_small_batch")
+            .add_batch_definition_whole_dataframe("micro_batch"),
+            suite=self.context.suites.add(pandas_suite), name=f"{suite.name}_gate_small_batches"))
         if docs_dir:
             Path(docs_dir).mkdir(parents=True, exist_ok=True)
             self.context.add_data_docs_site("medallion", {
@@ -307,11 +317,27 @@ class QualityGate:
                                   "base_directory": str(Path(docs_dir).resolve())},
             })
 
+    def _pandas_configuration(self, spec: ExpectationSpec, meta: dict[str, Any]) -> Any:
+        """The expectation for GX's pandas engine: a `when` (Spark SQL) becomes a condition on the
+        boolean column Spark evaluated it into."""
+        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+        kwargs = dict(spec.kwargs)
+        if spec.when:
+            kwargs.update(row_condition=f"`{self.when_columns[spec.when]}`", condition_parser="pandas")
+        return ExpectationConfiguration(type=spec.type, kwargs=kwargs, meta=meta)
+
+    def _to_pandas(self, frame: DataFrame, needed: list[Column]) -> Any:
+        """Collect (through Arrow) the columns GX reads plus the Spark-evaluated `when` columns."""
+        when = [F.coalesce(F.expr(w), F.lit(False)).alias(c) for w, c in self.when_columns.items()]
+        return frame.select(*needed, *when).toArrow().to_pandas()
+
     def validate(self, batch: DataFrame, *, gate_run_id: str) -> GateResult:
         """Validate a persisted, flagged batch (`flag_rows` output, at least `gate_columns`).
 
-        1. the whole suite over the whole batch on Spark, counts only (`BASIC`, no partial lists):
-           the success of every expectation and its unexpected count;
+        1. the whole suite over the whole batch, counts only (`BASIC`, no partial lists): the
+           success of every expectation and its unexpected count; on Spark, or on GX's pandas
+           engine for a batch of at most `pandas_max_rows` rows;
         2. the quarantine expectations that found unexpected rows, over the flagged rows only,
            `COMPLETE` with row ids.
         GX's unexpected rows within the flagged subset are a subset of its unexpected rows in the
@@ -325,9 +351,14 @@ class QualityGate:
         with warnings.catch_warnings():
             # GX >= 1.9 deprecates string row conditions (condition_parser: spark) for 2.0.
             warnings.simplefilter("ignore", DeprecationWarning)
-            with _without_adaptive_execution(batch.sparkSession):
-                result = self._run(self.validation, batch.select(*needed), gate_run_id, validated_at,
-                                   {"result_format": "BASIC", "partial_unexpected_count": 0})
+            counts_only = {"result_format": "BASIC", "partial_unexpected_count": 0}
+            if batch.limit(self.pandas_max_rows + 1).count() <= self.pandas_max_rows:
+                result = self._run(self.pandas_validation, self._to_pandas(batch, needed), gate_run_id,
+                                   validated_at, counts_only)
+            else:
+                with _without_adaptive_execution(batch.sparkSession):
+                    result = self._run(self.validation, batch.select(*needed), gate_run_id,
+                                       validated_at, counts_only)
             outcomes = [self._outcome(r) for r in result.results]
             to_list = [o.spec for o in outcomes if o.spec.action == "quarantine" and o.unexpected_count]
             ids = self._unexpected_ids(batch, needed, to_list) if to_list else {}
@@ -364,14 +395,10 @@ class QualityGate:
                          "exclude_unexpected_values": True, "include_unexpected_rows": False}
         rows_suite = ExpectationSuite(name=f"{self.suite.name}__flagged_rows")
         if flagged.limit(self.pandas_max_rows + 1).count() <= self.pandas_max_rows:
-            when = [F.coalesce(F.expr(w), F.lit(False)).alias(c) for w, c in self.when_columns.items()]
-            frame = flagged.select(*needed, *when).toArrow().to_pandas()
+            frame = self._to_pandas(flagged, needed)
             for spec in specs:
-                kwargs = dict(spec.kwargs)
-                if spec.when:  # pandas `DataFrame.query` on the Spark-evaluated condition
-                    kwargs.update(row_condition=f"`{self.when_columns[spec.when]}`", condition_parser="pandas")
-                rows_suite.add_expectation_configuration(ExpectationConfiguration(
-                    type=spec.type, kwargs=kwargs, meta={"index": spec.index}))
+                rows_suite.add_expectation_configuration(
+                    self._pandas_configuration(spec, meta={"index": spec.index}))
             batch_definition = self._pandas_rows
         else:
             frame = flagged.select(*needed).persist()
