@@ -95,14 +95,11 @@ SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
 
 
 def snapshot_partitions(config: Config) -> str:
-    """The session's Delta snapshot partitions: the configured value, else the local-master
-    default of the session factory, else Delta's own default (50)."""
-    from pipelines.spark_session import LOCAL_DEFAULTS
+    """Delta snapshot partitions as the session factory sets them (else Delta's default, 50), for
+    the plain-dbt profile, which builds its own session."""
+    from pipelines.spark_session import extra_conf
 
-    if SNAPSHOT_PARTITIONS in config.spark.conf:
-        return str(config.spark.conf[SNAPSHOT_PARTITIONS])
-    local = config.spark.master.startswith("local")
-    return LOCAL_DEFAULTS.get(SNAPSHOT_PARTITIONS, "50") if local else "50"
+    return extra_conf(config).get(SNAPSHOT_PARTITIONS, "50")
 
 
 def dbt_environment(config: Config) -> dict[str, str]:

@@ -28,6 +28,12 @@ LOCAL_DEFAULTS: dict[str, str] = {
 }
 
 
+def extra_conf(config: Config) -> dict[str, str]:
+    """Spark conf beyond the fixed settings: LOCAL_DEFAULTS on local masters, then `spark.conf`."""
+    local = config.spark.master.startswith("local")
+    return {**(LOCAL_DEFAULTS if local else {}), **{k: str(v) for k, v in config.spark.conf.items()}}
+
+
 def delta_packages() -> list[str]:
     """Maven coordinates of the Delta jars matching the installed pyspark/delta-spark pair."""
     from importlib.metadata import version
@@ -93,9 +99,7 @@ def build_session(config: Config, *, app_suffix: str = ""):
     )
     if local:
         builder = builder.config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-        for key, value in LOCAL_DEFAULTS.items():
-            builder = builder.config(key, value)
-    for key, value in sc.conf.items():
+    for key, value in extra_conf(config).items():
         builder = builder.config(key, value)
     builder = configure_spark_with_delta_pip(builder, extra_packages=list(sc.packages))
     try:

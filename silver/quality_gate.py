@@ -332,8 +332,12 @@ class QualityGate:
         when = [F.coalesce(F.expr(w), F.lit(False)).alias(c) for w, c in self.when_columns.items()]
         return frame.select(*needed, *when).toArrow().to_pandas()
 
-    def validate(self, batch: DataFrame, *, gate_run_id: str) -> GateResult:
+    def validate(self, batch: DataFrame, *, gate_run_id: str, rows: int | None = None,
+                 flagged_rows: int | None = None) -> GateResult:
         """Validate a persisted, flagged batch (`flag_rows` output, at least `gate_columns`).
+
+        `rows` / `flagged_rows`: the batch's row and flagged-row counts when the caller has them
+        (saves a Spark job each per batch).
 
         1. the whole suite over the whole batch, counts only (`BASIC`, no partial lists): the
            success of every expectation and its unexpected count; on Spark, or on GX's pandas
@@ -352,7 +356,7 @@ class QualityGate:
             # GX >= 1.9 deprecates string row conditions (condition_parser: spark) for 2.0.
             warnings.simplefilter("ignore", DeprecationWarning)
             counts_only = {"result_format": "BASIC", "partial_unexpected_count": 0}
-            if batch.limit(self.pandas_max_rows + 1).count() <= self.pandas_max_rows:
+            if self._fits_pandas(batch, rows):
                 result = self._run(self.pandas_validation, self._to_pandas(batch, needed), gate_run_id,
                                    validated_at, counts_only)
             else:
@@ -361,7 +365,7 @@ class QualityGate:
                                        validated_at, counts_only)
             outcomes = [self._outcome(r) for r in result.results]
             to_list = [o.spec for o in outcomes if o.spec.action == "quarantine" and o.unexpected_count]
-            ids = self._unexpected_ids(batch, needed, to_list) if to_list else {}
+            ids = self._unexpected_ids(batch, needed, to_list, flagged_rows) if to_list else {}
         for o in outcomes:
             if o.spec.action == "quarantine":
                 found = ids.get(o.spec.index) or set()
@@ -378,8 +382,14 @@ class QualityGate:
                 f"{o.spec.label}: {o.exception}" for o in broken)})
         return gate
 
-    def _unexpected_ids(self, batch: DataFrame, needed: list[Column],
-                        specs: list[ExpectationSpec]) -> dict[int, set[str]]:
+    def _fits_pandas(self, frame: DataFrame, rows: int | None) -> bool:
+        """At most `pandas_max_rows` rows (`rows` when the caller already counted them)."""
+        if rows is None:
+            rows = frame.limit(self.pandas_max_rows + 1).count()
+        return rows <= self.pandas_max_rows
+
+    def _unexpected_ids(self, batch: DataFrame, needed: list[Column], specs: list[ExpectationSpec],
+                        flagged_rows: int | None) -> dict[int, set[str]]:
         """Run 2: GX's unexpected row ids for `specs`, validated over the flagged rows only.
 
         Up to `pandas_max_rows` flagged rows go to GX's pandas engine (collected through Arrow):
@@ -394,7 +404,7 @@ class QualityGate:
         result_format = {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW_ID],
                          "exclude_unexpected_values": True, "include_unexpected_rows": False}
         rows_suite = ExpectationSuite(name=f"{self.suite.name}__flagged_rows")
-        if flagged.limit(self.pandas_max_rows + 1).count() <= self.pandas_max_rows:
+        if self._fits_pandas(flagged, flagged_rows):
             frame = self._to_pandas(flagged, needed)
             for spec in specs:
                 rows_suite.add_expectation_configuration(

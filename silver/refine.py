@@ -123,9 +123,12 @@ class RefineBatch:
         }
         self._app_id: str | None = None
         self._docs_built_at: float | None = None
-        self.last_gate_seconds: float | None = None
-        self.last_phases: dict[str, float] = {}
         self.phase_history: deque[dict[str, float]] = deque(maxlen=500)  # for benchmarks
+
+    @property
+    def last_phases(self) -> dict[str, float]:
+        """Seconds per phase of the last committed batch."""
+        return self.phase_history[-1] if self.phase_history else {}
 
     def txn_app_id(self, spark: Any) -> str:
         """`medallion-silver-<query id>`: the id Spark stores in this stream's checkpoint."""
@@ -176,9 +179,9 @@ class RefineBatch:
             flagged = {r[ROW_ID]: r[FAILED_COL] for r in checked.filter(F.size(FAILED_COL) > 0)
                        .select(ROW_ID, FAILED_COL).collect()}
             phases.mark("flagged ids")
-            gate = self.gate.validate(checked, gate_run_id=gate_run_id)
+            gate = self.gate.validate(checked, gate_run_id=gate_run_id, rows=rows_read,
+                                      flagged_rows=len(flagged))
             phases.mark("gx")
-            self.last_gate_seconds = gate.seconds
             if gate.failed_fail_expectations:
                 raise PipelineError("QUALITY_GATE_FAILED", {
                     "batch_id": batch_id, "suite": gate.suite.name,
@@ -239,7 +242,6 @@ class RefineBatch:
             phases.mark("ledger")
             self._maybe_build_docs(gate)
             phases.mark("docs")
-            self.last_phases = phases.seconds
             self.phase_history.append(phases.seconds)
             log.info("refine batch %s: read %s, inserted %s, quarantined %s, duplicates %s (%s "
                      "conflicting); batch %.1fs (%s)", batch_id, rows_read, entry.rows_inserted,

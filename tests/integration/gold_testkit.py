@@ -260,3 +260,14 @@ def assert_close(actual: Any, expected: Any, what: str, tol: float = 1e-6) -> No
         assert abs(Decimal(actual) - expected) <= Decimal("0.0001"), f"{what}: got {actual!r}, expected {expected!r}"
     else:
         assert actual == expected, f"{what}: got {actual!r}, expected {expected!r}"
+
+
+def assert_gold_equals(spark: Any, config: Config, model: str, key: Any, expected: dict) -> dict:
+    """The Gold model's rows, keyed by `key(row)`, are exactly `expected`'s keys, and every expected
+    column matches. Returns the model's rows by key."""
+    actual = {key(r): r for r in gold_rows(spark, config, model)}
+    assert set(actual) == set(expected)
+    for k, exp in expected.items():
+        for column, value in exp.items():
+            assert_close(actual[k][column], value, f"{model}[{k}].{column}")
+    return actual

@@ -12,7 +12,6 @@ computed in plain Python from the same events (gold_testkit), never from Silver 
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import subprocess
@@ -27,7 +26,7 @@ import pytest
 import yaml
 
 from tests.integration.gold_testkit import (
-    append_events, assert_close, create_silver_events, event, expected_campaign_daily,
+    append_events, assert_gold_equals, create_silver_events, event, expected_campaign_daily,
     expected_channel_cac_monthly, expected_customer_ltv, gold_rows, gold_snapshot,
     silver_events_path, silver_rows_from_generated,
 )
@@ -146,26 +145,12 @@ def test_medallion_build_passes_every_model_dbt_test_and_unit_test(lake):
 
 
 def _assert_gold_matches(spark, config, events) -> None:
-    expected = expected_campaign_daily(events)
-    actual = {(r["campaign_id"], r["date_day"]): r for r in gold_rows(spark, config, "fct_campaign_performance_daily")}
-    assert set(actual) == set(expected)
-    for key, exp in expected.items():
-        for column, value in exp.items():
-            assert_close(actual[key][column], value, f"fct_campaign_performance_daily{key}.{column}")
-
-    expected = expected_channel_cac_monthly(events)
-    actual = {(r["channel"], r["month_start"]): r for r in gold_rows(spark, config, "fct_channel_cac_monthly")}
-    assert set(actual) == set(expected)
-    for key, exp in expected.items():
-        for column, value in exp.items():
-            assert_close(actual[key][column], value, f"fct_channel_cac_monthly{key}.{column}")
-
-    expected = expected_customer_ltv(events)
-    actual = {r["user_id"]: r for r in gold_rows(spark, config, "fct_customer_ltv")}
-    assert set(actual) == set(expected)
-    for key, exp in expected.items():
-        for column, value in exp.items():
-            assert_close(actual[key][column], value, f"fct_customer_ltv[{key}].{column}")
+    assert_gold_equals(spark, config, "fct_campaign_performance_daily",
+                       lambda r: (r["campaign_id"], r["date_day"]), expected_campaign_daily(events))
+    assert_gold_equals(spark, config, "fct_channel_cac_monthly",
+                       lambda r: (r["channel"], r["month_start"]), expected_channel_cac_monthly(events))
+    assert_gold_equals(spark, config, "fct_customer_ltv", lambda r: r["user_id"],
+                       expected_customer_ltv(events))
 
 
 def test_gold_numbers_equal_an_independent_python_computation_from_the_generated_events(spark, lake):

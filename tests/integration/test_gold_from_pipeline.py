@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.integration.gold_testkit import (
-    assert_close, expected_campaign_daily, expected_channel_cac_monthly, gold_rows,
+    assert_gold_equals, expected_campaign_daily, expected_channel_cac_monthly,
     silver_rows_from_generated,
 )
 from pipelines.config import load_config
@@ -50,17 +50,8 @@ def test_gold_from_the_pipeline_equals_an_independent_computation_from_the_gener
 
     events = silver_rows_from_generated(clean_events(generate_lines(EVENTS, seed=SEED, bad_rate=BAD_RATE)),
                                         _fx_rates())
-    expected = expected_campaign_daily(events)
-    actual = {(r["campaign_id"], r["date_day"]): r for r in gold_rows(spark, config, "fct_campaign_performance_daily")}
-    assert set(actual) == set(expected)
-    for key, exp in expected.items():
-        for column, value in exp.items():
-            assert_close(actual[key][column], value, f"fct_campaign_performance_daily{key}.{column}")
-    assert sum(r["conversions"] for r in actual.values()) > 0
-
-    expected = expected_channel_cac_monthly(events)
-    actual = {(r["channel"], r["month_start"]): r for r in gold_rows(spark, config, "fct_channel_cac_monthly")}
-    assert set(actual) == set(expected)
-    for key, exp in expected.items():
-        for column, value in exp.items():
-            assert_close(actual[key][column], value, f"fct_channel_cac_monthly{key}.{column}")
+    daily = assert_gold_equals(spark, config, "fct_campaign_performance_daily",
+                               lambda r: (r["campaign_id"], r["date_day"]), expected_campaign_daily(events))
+    assert sum(r["conversions"] for r in daily.values()) > 0
+    assert_gold_equals(spark, config, "fct_channel_cac_monthly",
+                       lambda r: (r["channel"], r["month_start"]), expected_channel_cac_monthly(events))
