@@ -1,11 +1,11 @@
 """Wiring of the Silver refine stream: bronze.events_raw (Delta source) -> foreachBatch.
 
-Per micro-batch: standardize (one Spark pass, reason codes included) -> cache the narrow columns
-the gate and dedup read -> GX gate (`fail` stops here, before any write; quarantine decisions
+Per micro-batch: standardize and mark the rows failing a quarantine predicate (one Spark pass)
+-> cache the standardized rows (without the raw line) -> GX gate (`fail` stops here, before any write; quarantine decisions
 checked against GX's unexpected rows) -> duplicate suspects against silver.events -> conservation
 check -> writes, side by side:
 
-  silver.events (full rows recomputed once), silver.events_quarantine (Bronze rows joined to
+  silver.events (from the cache), silver.events_quarantine (Bronze rows joined to
   their reasons), silver.events_duplicates, audit.quality_results
 then audit.batch_ledger last.
 
@@ -34,10 +34,9 @@ from pipelines.config import Config, is_uri, join_path
 from pipelines.errors import PipelineError
 from pipelines.runs import commit_metadata
 from silver import batch_ledger, events, events_duplicates, events_quarantine, quality_results
-from silver.dedup import (DEDUP_COLUMNS, classify_duplicates, duplicate_suspects, first_occurrences,
-                          payload_hash)
-from silver.quality_gate import (FAILED_COL, REASONS_COL, REPO_EXPECTATIONS_DIR, QualityGate, ROW_ID,
-                                 Suite, check_agreement, find_suite, flag_rows, gate_columns,
+from silver.dedup import classify_duplicates, duplicate_suspects, first_occurrences
+from silver.quality_gate import (FAILED_COL, FLAGGED_COL, REASONS_COL, REPO_EXPECTATIONS_DIR, QualityGate,
+                                 ROW_ID, Suite, check_agreement, find_suite, flag_rows, mark_flagged,
                                  new_gate_run_id)
 from silver.reference_data import Reference, load_reference, resolve_path
 from silver.standardize import standardize
@@ -51,6 +50,8 @@ WriteHook = Callable[[str, int], None]
 # Up to this many rows, small per-batch tables (duplicate suspects, rejected ids) are broadcast
 # to the batch's rows instead of shuffling them.
 BROADCAST_MAX_ROWS = 200_000
+# Bronze's copy of the line: only the quarantine needs it, and reads it from the batch itself.
+RAW_COLUMNS = ("raw", "raw_bytes")
 
 
 class PhaseTimer:
@@ -67,10 +68,6 @@ class PhaseTimer:
 
     def __str__(self) -> str:
         return ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
-
-
-def _unique(names: list[str]) -> list[str]:
-    return list(dict.fromkeys(names))
 
 
 def create_tables(spark: Any, config: Config) -> None:
@@ -163,21 +160,20 @@ class RefineBatch:
         app_id = self.txn_app_id(spark)
         gate_run_id = new_gate_run_id(self.run_id, batch_id)
         processed_at = datetime.now(timezone.utc)
-        candidate = flag_rows(standardize(batch, self.reference), self.gate.suite).withColumn(
-            "payload_hash", payload_hash())  # for dedup
-        # Only the narrow columns the gate, dedup and counts read are cached; the Silver write
-        # recomputes the (deterministic) full rows once, instead of caching every wide row.
-        narrow = gate_columns(self.gate.suite, candidate.columns) + [
-            FAILED_COL, REASONS_COL, *DEDUP_COLUMNS, "_ingested_at", "is_late"]
-        checked = candidate.select(*_unique(narrow)).persist(StorageLevel.MEMORY_AND_DISK)
+        # Every standardized row is cached once (without the raw line): the gate, dedup, the
+        # counts and the silver.events write all read this cache, so each row is parsed once.
+        checked = mark_flagged(standardize(batch, self.reference), self.gate.suite).drop(
+            *RAW_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
         suspects: DataFrame | None = None
         try:
             rows_read = checked.count()
             phases.mark("standardize+cache")
             if rows_read == 0:
                 return
-            flagged = {r[ROW_ID]: r[FAILED_COL] for r in checked.filter(F.size(FAILED_COL) > 0)
-                       .select(ROW_ID, FAILED_COL).collect()}
+            # Reason codes only for the flagged rows (see mark_flagged).
+            rejected = flag_rows(checked.filter(F.col(FLAGGED_COL)), self.gate.suite).select(
+                ROW_ID, FAILED_COL, REASONS_COL, "event_id")
+            flagged = {r[ROW_ID]: r[FAILED_COL] for r in rejected.select(ROW_ID, FAILED_COL).collect()}
             phases.mark("flagged ids")
             gate = self.gate.validate(checked, gate_run_id=gate_run_id, rows=rows_read,
                                       flagged_rows=len(flagged))
@@ -189,7 +185,7 @@ class RefineBatch:
                                         for o in gate.failed_fail_expectations)})
             check_agreement(gate, flagged)
 
-            accepted = checked.filter(F.size(FAILED_COL) == 0)
+            accepted = checked.filter(~F.col(FLAGGED_COL))
             existing = self.silver_before_batch(spark, app_id, batch_id)
             suspects = duplicate_suspects(accepted, existing).persist(StorageLevel.MEMORY_AND_DISK)
             few = suspects.count() <= BROADCAST_MAX_ROWS
@@ -215,16 +211,12 @@ class RefineBatch:
 
             lineage = {"batch_id": batch_id, "gate_run_id": gate_run_id, "processed_at": processed_at}
             writes: dict[str, DataFrame] = {}
-            rejected = checked.filter(F.size(FAILED_COL) > 0).select(ROW_ID, REASONS_COL, "event_id")
+            rejected = rejected.select(ROW_ID, REASONS_COL, "event_id")
             if len(flagged) <= BROADCAST_MAX_ROWS:
                 rejected = F.broadcast(rejected)
             if entry.rows_inserted:
-                # Accepted = not rejected, by row id: filtering on the flags instead would let
-                # Spark push the whole flag expression (from_json per field) into the scan.
-                accepted_rows = standardize(batch, self.reference).join(
-                    rejected.select(ROW_ID), ROW_ID, "left_anti")
                 writes["silver.events"] = events.to_silver_rows(
-                    first_occurrences(accepted_rows, suspects, broadcast=few), **lineage)
+                    first_occurrences(accepted, suspects, broadcast=few), **lineage)
             if entry.rows_quarantined:
                 writes["silver.events_quarantine"] = events_quarantine.to_quarantine_rows(
                     batch.join(rejected, ROW_ID), **lineage)
