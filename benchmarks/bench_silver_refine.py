@@ -5,7 +5,9 @@
 (a) bare: a streaming availableNow job over the same bronze.events_raw rows that parses `raw`
     with the same schema (silver.contract.RAW_SCHEMA) and appends to a plain Delta table;
 (b) refine: `medallion refine --once` (silver.refine.start_refine, availableNow);
-both in one process and session, so the ratio is meaningful on a noisy machine. Then (c) latency:
+both in one process and session, so the ratio is meaningful on a noisy machine; `--repeat` runs
+both again on fresh Silver tables (the first run of each pays the JVM's JIT warm-up: at 1M events
+bare took ~22 s cold and ~8 s warm here). Then (c) latency:
 ingest and refine running continuously while files of 50 events land at ~--rate events/s for
 --latency-seconds; latency = commit time of the silver.events version holding an event - the time
 its file was renamed into landing. Not part of the test suite.
@@ -65,6 +67,17 @@ def bare_job(spark, config) -> float:
     return time.monotonic() - started
 
 
+def _drop_silver(spark, config) -> None:
+    """Remove what refine and the bare job wrote (tables and checkpoints), keeping Bronze."""
+    from pipelines.catalog import table_path
+
+    for location in {str(Path(table_path(config, "silver", "events")).parent),
+                     str(Path(table_path(config, "audit", "batch_ledger")).parent),
+                     table_path(config, "bench", "bare_parsed"),
+                     config.checkpoint("silver_events"), config.checkpoint("bench_bare")}:
+        shutil.rmtree(location, ignore_errors=True)
+
+
 def throughput(args: argparse.Namespace) -> None:
     from bronze.events_raw import start_ingest
     from pipelines.catalog import table_path
@@ -85,21 +98,32 @@ def throughput(args: argparse.Namespace) -> None:
     bronze_rows = spark.read.format("delta").load(table_path(config, "bronze", "events_raw")).count()
     print(f"bronze: {bronze_rows:,} rows in {time.monotonic() - t:.1f}s")
 
-    bare_s = bare_job(spark, config)
-    t = time.monotonic()
-    query = start_refine(spark, config, "bench-refine", continuous=False)
-    _await(query)
-    refine_s = time.monotonic() - t
-    ledger = spark.read.format("delta").load(table_path(config, "audit", "batch_ledger")).orderBy("batch_id").collect()
-    bare_rate, refine_rate = bronze_rows / bare_s, bronze_rows / refine_s
-    print(f"(a) bare parse+append : {bare_s:7.1f}s  {bare_rate:10,.0f} events/s")
-    print(f"(b) refine --once     : {refine_s:7.1f}s  {refine_rate:10,.0f} events/s")
-    print(f"    ratio refine/bare : {refine_rate / bare_rate:.2f}x (goal >= 0.5x)")
-    print(f"    last batch phases: {query.refine_batch.last_phases}")
-    for r in ledger:
-        print(f"    batch {r['batch_id']}: {r['rows_read']:,} rows, GX {r['gx_seconds']:.1f}s, "
-              f"batch {r['batch_seconds']:.1f}s, inserted {r['rows_inserted']:,}, "
-              f"quarantined {r['rows_quarantined']:,}, duplicates {r['rows_duplicate']:,}")
+    runs = []
+    for attempt in range(1, args.repeat + 1):
+        if attempt > 1:  # fresh Silver tables and checkpoints, same Bronze, same (warm) JVM
+            _drop_silver(spark, config)
+        bare_s = bare_job(spark, config)
+        t = time.monotonic()
+        query = start_refine(spark, config, "bench-refine", continuous=False)
+        _await(query)
+        refine_s = time.monotonic() - t
+        runs.append((bare_s, refine_s))
+        ledger = (spark.read.format("delta").load(table_path(config, "audit", "batch_ledger"))
+                  .orderBy("batch_id").collect())
+        bare_rate, refine_rate = bronze_rows / bare_s, bronze_rows / refine_s
+        print(f"run {attempt}/{args.repeat}" + (" (cold JVM)" if attempt == 1 else " (warm JVM)"))
+        print(f"(a) bare parse+append : {bare_s:7.1f}s  {bare_rate:10,.0f} events/s")
+        print(f"(b) refine --once     : {refine_s:7.1f}s  {refine_rate:10,.0f} events/s")
+        print(f"    ratio refine/bare : {refine_rate / bare_rate:.2f}x (goal >= 0.5x)")
+        print(f"    last batch phases: {query.refine_batch.last_phases}")
+        for r in ledger:
+            print(f"    batch {r['batch_id']}: {r['rows_read']:,} rows, GX {r['gx_seconds']:.1f}s, "
+                  f"batch {r['batch_seconds']:.1f}s, inserted {r['rows_inserted']:,}, "
+                  f"quarantined {r['rows_quarantined']:,}, duplicates {r['rows_duplicate']:,}")
+    if len(runs) > 1:
+        bare_best, refine_best = min(r[0] for r in runs), min(r[1] for r in runs)
+        print(f"best of {len(runs)}: bare {bare_best:.1f}s, refine {refine_best:.1f}s, "
+              f"ratio {bare_best / refine_best:.2f}x (goal >= 0.5x)")
     spark.stop()
 
 
@@ -176,6 +200,8 @@ def main() -> None:
     parser.add_argument("--bad-rate", type=float, default=0.02)
     parser.add_argument("--rate", type=int, default=1000, help="landing rate for the latency run")
     parser.add_argument("--latency-seconds", type=int, default=60)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="bare + refine runs in the same session (the first pays JIT warm-up)")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--driver-memory", default="6g")
