@@ -11,11 +11,12 @@ expectation names a GX 1.x expectation type, its kwargs, an `action` and (for `q
 `when:` is a Spark SQL row condition (GX `row_condition` with `condition_parser: spark`).
 
 How quarantine agrees with GX, cheaply: each quarantine expectation is also compiled into the
-equivalent Spark predicate (`ExpectationSpec.unexpected`), so reason codes are computed for all rows
-in one pass of the standardization plan (`flag_rows`). GX then validates the same persisted batch
-(counts of every expectation over the whole batch, then the unexpected row ids, `_bronze_id`, over
-the flagged rows only: see `QualityGate.validate`), and `check_agreement` compares, per expectation, the set of row ids GX reports unexpected with the set
-the predicates flagged. Any difference fails the batch (`GATE_DISAGREEMENT`) before anything is
+equivalent Spark predicate (`ExpectationSpec.unexpected`): every row is marked in the pass of the
+standardization plan (`mark_flagged`), and reason codes are computed for the flagged rows
+(`flag_rows`). GX then validates the same persisted batch (counts of every expectation over the
+whole batch, then the unexpected row ids, `_bronze_id`, over the flagged rows only: see
+`QualityGate.validate`), and `check_agreement` compares, per expectation, the set of row ids GX
+reports unexpected with the set the predicates flagged. Any difference fails the batch (`GATE_DISAGREEMENT`) before anything is
 written, so what lands in quarantine is exactly what GX reported, expectation by expectation.
 """
 from __future__ import annotations
