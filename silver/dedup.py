@@ -8,9 +8,8 @@ which `_bronze_id` follows within a file). Every other occurrence is a duplicate
 Duplicates are rare, so the work is split in two: `duplicate_suspects` finds, from the key and
 order columns (the payload hashed for the repeated rows only), the few event ids that repeat
 within the batch or already exist in Silver, with their kept occurrence; `classify_duplicates`
-joins the batch's rows to that small table. No window
-over the whole batch, no shuffle of wide rows: at 1M rows this took 11 s as a window
-partitioned by event_id, ~2 s this way (measured here).
+joins the batch's rows to that small table. No window over the whole batch, no shuffle of wide
+rows: at 1M rows this took 11 s as a window partitioned by event_id, ~2 s this way (measured here).
 """
 from __future__ import annotations
 
@@ -30,9 +29,9 @@ def payload_hash() -> Column:
 def duplicate_suspects(accepted: DataFrame, existing: DataFrame, *, broadcast: bool = True) -> DataFrame:
     """Event ids of `accepted` that occur more than once in it or exist in `existing`.
 
-    `accepted` needs `event_id`, ORDER_COLUMNS and the payload columns; `existing` is silver.events as of before the batch. One row per
-    suspect id: the batch's first occurrence (`_first_*`, NULL when the id occurs once) and the
-    Silver row (`_existing_*`, NULL when new). `broadcast`: the repeated ids are expected to be
+    `accepted` needs `event_id`, ORDER_COLUMNS and the payload columns; `existing` is
+    silver.events as of before the batch. One row per suspect id: the batch's first occurrence
+    (`_first_*`, NULL when the id occurs once) and the Silver row (`_existing_*`, NULL when new). `broadcast`: the repeated ids are expected to be
     few (redeliveries), so they are broadcast to the batch rather than shuffling it.
     """
     # Ids seen more than once: a hash aggregate over one string column. Only their rows (few)

@@ -16,8 +16,8 @@ standardization plan (`mark_flagged`), and reason codes are computed for the fla
 (`flag_rows`). GX then validates the same persisted batch (counts of every expectation over the
 whole batch, then the unexpected row ids, `_bronze_id`, over the flagged rows only: see
 `QualityGate.validate`), and `check_agreement` compares, per expectation, the set of row ids GX
-reports unexpected with the set the predicates flagged. Any difference fails the batch (`GATE_DISAGREEMENT`) before anything is
-written, so what lands in quarantine is exactly what GX reported, expectation by expectation.
+reports unexpected with the set the predicates flagged. Any difference fails the batch
+(`GATE_DISAGREEMENT`) before anything is written, so what lands in quarantine is exactly what GX reported, expectation by expectation.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Wiring of the Silver refine stream: bronze.events_raw (Delta source) -> foreachBatch.
 
 Per micro-batch: standardize and mark the rows failing a quarantine predicate (one Spark pass)
--> cache the standardized rows (without the raw line) -> GX gate (`fail` stops here, before any write; quarantine decisions
-checked against GX's unexpected rows) -> duplicate suspects against silver.events -> conservation
+-> cache the standardized rows (without the raw line) -> GX gate (`fail` stops here, before any
+write; quarantine decisions checked against GX's unexpected rows) -> duplicate suspects against silver.events -> conservation
 check -> writes, side by side:
 
   silver.events (from the cache), silver.events_quarantine (Bronze rows joined to
@@ -165,14 +165,16 @@ class RefineBatch:
         checked = mark_flagged(standardize(batch, self.reference), self.gate.suite).drop(
             *RAW_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
         suspects: DataFrame | None = None
+        rejected: DataFrame | None = None
         try:
             rows_read = checked.count()
             phases.mark("standardize+cache")
             if rows_read == 0:
                 return
-            # Reason codes only for the flagged rows (see mark_flagged).
+            # Reason codes only for the flagged rows (see mark_flagged); kept for the quarantine
+            # write, so the batch is scanned for them once.
             rejected = flag_rows(checked.filter(F.col(FLAGGED_COL)), self.gate.suite).select(
-                ROW_ID, FAILED_COL, REASONS_COL, "event_id")
+                ROW_ID, FAILED_COL, REASONS_COL, "event_id").persist(StorageLevel.MEMORY_AND_DISK)
             flagged = {r[ROW_ID]: r[FAILED_COL] for r in rejected.select(ROW_ID, FAILED_COL).collect()}
             phases.mark("flagged ids")
             gate = self.gate.validate(checked, gate_run_id=gate_run_id, rows=rows_read,
@@ -211,15 +213,15 @@ class RefineBatch:
 
             lineage = {"batch_id": batch_id, "gate_run_id": gate_run_id, "processed_at": processed_at}
             writes: dict[str, DataFrame] = {}
-            rejected = rejected.select(ROW_ID, REASONS_COL, "event_id")
+            reasons = rejected.select(ROW_ID, REASONS_COL, "event_id")
             if len(flagged) <= BROADCAST_MAX_ROWS:
-                rejected = F.broadcast(rejected)
+                reasons = F.broadcast(reasons)
             if entry.rows_inserted:
                 writes["silver.events"] = events.to_silver_rows(
                     first_occurrences(accepted, suspects, broadcast=few), **lineage)
             if entry.rows_quarantined:
                 writes["silver.events_quarantine"] = events_quarantine.to_quarantine_rows(
-                    batch.join(rejected, ROW_ID), **lineage)
+                    batch.join(reasons, ROW_ID), **lineage)
             if entry.rows_duplicate:
                 writes["silver.events_duplicates"] = events_duplicates.to_duplicate_rows(
                     classified.filter(F.col("is_duplicate")), **lineage)
@@ -240,9 +242,9 @@ class RefineBatch:
                      entry.rows_quarantined, entry.rows_duplicate, entry.rows_duplicate_conflicting,
                      entry.batch_seconds, phases)
         finally:
-            if suspects is not None:
-                suspects.unpersist()
-            checked.unpersist()
+            for cached in (suspects, rejected, checked):
+                if cached is not None:
+                    cached.unpersist()
 
     def _write_all(self, writes: dict[str, DataFrame], app_id: str, batch_id: int) -> None:
         """The batch's table writes side by side (independent tables, each idempotent on its own).
