@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipelines.config import config_from_dict
+from pipelines.core.config import config_from_dict
 from pipelines.orchestration import run_stages
 from pipelines.sample_events import write_sample_events
-from pipelines.spark_session import build_session
+from pipelines.core.spark_session import build_session
 
 
 def bare_ingest(spark, landing: str, table: str, checkpoint: str) -> None:

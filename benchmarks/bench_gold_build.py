@@ -141,9 +141,9 @@ def main() -> int:
 
     import yaml
 
-    from pipelines.config import load_config
+    from pipelines.core.config import load_config
     from pipelines.sample_events import DEFAULT_END_DATE
-    from pipelines.spark_session import build_session
+    from pipelines.core.spark_session import build_session
 
     root = Path(opts.root).resolve()
     shutil.rmtree(root, ignore_errors=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-from pipelines.config import config_from_dict  # noqa: E402
+from pipelines.core.config import config_from_dict  # noqa: E402
 
 
 def _config(root: Path, args: argparse.Namespace):
@@ -48,7 +48,7 @@ def _await(query) -> None:
 def bare_job(spark, config) -> float:
     from pyspark.sql import functions as F
 
-    from pipelines.catalog import table_path
+    from pipelines.core.catalog import table_path
     from silver.contract import CORRUPT_RECORD, RAW_SCHEMA
 
     target = table_path(config, "bench", "bare_parsed")
@@ -69,7 +69,7 @@ def bare_job(spark, config) -> float:
 
 def _drop_silver(spark, config) -> None:
     """Remove what refine and the bare job wrote (tables and checkpoints), keeping Bronze."""
-    from pipelines.catalog import table_path
+    from pipelines.core.catalog import table_path
 
     for location in {str(Path(table_path(config, "silver", "events")).parent),
                      str(Path(table_path(config, "audit", "batch_ledger")).parent),
@@ -80,9 +80,9 @@ def _drop_silver(spark, config) -> None:
 
 def throughput(args: argparse.Namespace) -> None:
     from bronze.events_raw import start_ingest
-    from pipelines.catalog import table_path
+    from pipelines.core.catalog import table_path
     from pipelines.sample_events import write_sample_events
-    from pipelines.spark_session import build_session
+    from pipelines.core.spark_session import build_session
     from silver.refine import start_refine
 
     root = Path(args.out) / "throughput"
@@ -129,9 +129,9 @@ def throughput(args: argparse.Namespace) -> None:
 
 def latency(args: argparse.Namespace) -> None:
     from bronze.events_raw import start_ingest
-    from pipelines.catalog import table_path
+    from pipelines.core.catalog import table_path
     from pipelines.sample_events import generate_lines
-    from pipelines.spark_session import build_session
+    from pipelines.core.spark_session import build_session
     from silver.refine import start_refine
 
     root = Path(args.out) / "latency"

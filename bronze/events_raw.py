@@ -15,11 +15,11 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame, functions as F
 
-from pipelines import delta_io, storage
-from pipelines.catalog import table_path
-from pipelines.config import Config, join_path
-from pipelines.errors import PipelineError
-from pipelines.runs import commit_metadata
+from pipelines.core import delta_io, storage
+from pipelines.core.catalog import table_path
+from pipelines.core.config import Config, join_path
+from pipelines.core.errors import PipelineError
+from pipelines.core.runs import commit_metadata
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from pipelines.config import Config, is_uri, join_path
-from pipelines.errors import PipelineError
+from pipelines.core.config import Config, is_uri, join_path
+from pipelines.core.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
 def snapshot_partitions(config: Config) -> str:
     """Delta snapshot partitions as the session factory sets them (else Delta's default, 50), for
     the plain-dbt profile, which builds its own session."""
-    from pipelines.spark_session import extra_conf
+    from pipelines.core.spark_session import extra_conf
 
     return extra_conf(config).get(SNAPSHOT_PARTITIONS, "50")
 
@@ -293,8 +293,8 @@ def _forget_foreign_gold_tables(spark: Any, config: Config, registered: Sequence
 
 def prepare_session(config: Config, spark: Any = None) -> Any:
     """The pipeline's session with every warehouse table registered (creates it if needed)."""
-    from pipelines.catalog import register_tables
-    from pipelines.spark_session import build_session
+    from pipelines.core.catalog import register_tables
+    from pipelines.core.spark_session import build_session
 
     spark = spark or build_session(config, app_suffix="gold")
     registered = register_tables(spark, config)
@@ -337,7 +337,7 @@ def generate_docs(config: Config, extra_args: Sequence[str] = (), *, spark: Any 
 
 def cmd_build(config: Config, extra_args: Sequence[str]) -> int:
     """CLI entry: print a concise summary; non-zero when anything failed."""
-    from pipelines.runs import new_run_id
+    from pipelines.core.runs import new_run_id
 
     outcome = build_gold(config, extra_args, run_id=new_run_id())
     print(outcome.summary())

@@ -14,8 +14,8 @@ import json
 import sys
 from typing import Any, Iterable, Iterator, TextIO
 
-from pipelines.config import Config
-from pipelines.errors import PipelineError
+from pipelines.core.config import Config
+from pipelines.core.errors import PipelineError
 
 
 def run_query(spark: Any, sql: str) -> Any:
@@ -102,8 +102,8 @@ def _rows(df: Any) -> Iterator[Any]:
 def print_query(config: Config, sql: str, *, fmt: str = "table", limit: int = 1000,
                 out: TextIO | None = None, spark: Any = None) -> int:
     """Run `sql` against the warehouse and print the result; returns the exit status."""
-    from pipelines.catalog import register_tables
-    from pipelines.spark_session import build_session
+    from pipelines.core.catalog import register_tables
+    from pipelines.core.spark_session import build_session
 
     out = out or sys.stdout
     spark = spark or build_session(config)

@@ -8,7 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from gold.sql_query import run_query, write_table
-from pipelines.config import Config
+from pipelines.core.config import Config
 
 # (title, tables it needs, SQL). Order = pipeline order.
 SECTIONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -36,8 +36,8 @@ SECTIONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 
 
 def print_summary(config: Config, *, out: TextIO | None = None, spark: Any = None) -> int:
-    from pipelines.catalog import register_tables
-    from pipelines.spark_session import build_session
+    from pipelines.core.catalog import register_tables
+    from pipelines.core.spark_session import build_session
 
     out = out or sys.stdout
     spark = spark or build_session(config)

@@ -11,8 +11,8 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from pipelines.config import Config, load_config
-from pipelines.errors import PipelineError
+from pipelines.core.config import Config, load_config
+from pipelines.core.errors import PipelineError
 
 log = logging.getLogger("medallion")
 

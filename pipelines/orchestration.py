@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pipelines.config import Config
-from pipelines.errors import PipelineError
-from pipelines.runs import new_run_id, tag_session_commits
+from pipelines.core.config import Config
+from pipelines.core.errors import PipelineError
+from pipelines.core.runs import new_run_id, tag_session_commits
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class StreamStats:
 def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: Any = None,
                stop_event: threading.Event | None = None) -> int:
     """Run `stages` with one Spark session; returns the process exit status."""
-    from pipelines.spark_session import build_session
+    from pipelines.core.spark_session import build_session
 
     unknown = [s for s in stages if s not in ALL_STAGES]
     if unknown:

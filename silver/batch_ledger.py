@@ -12,10 +12,10 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from pipelines.catalog import table_path
-from pipelines.config import Config
-from pipelines.errors import PipelineError
-from pipelines import delta_io
+from pipelines.core.catalog import table_path
+from pipelines.core.config import Config
+from pipelines.core.errors import PipelineError
+from pipelines.core import delta_io
 
 SCHEMA, TABLE = "audit", "batch_ledger"
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from pyspark.sql import DataFrame, functions as F
 
-from pipelines.catalog import table_path
-from pipelines.config import Config
-from pipelines import delta_io
+from pipelines.core.catalog import table_path
+from pipelines.core.config import Config
+from pipelines.core import delta_io
 
 SCHEMA, TABLE = "silver", "events_duplicates"
 

@@ -38,7 +38,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import yaml
 from pyspark.sql import Column, DataFrame, functions as F
 
-from pipelines.errors import PipelineError
+from pipelines.core.errors import PipelineError
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from pipelines.catalog import table_path
-from pipelines.config import Config
-from pipelines import delta_io
+from pipelines.core.catalog import table_path
+from pipelines.core.config import Config
+from pipelines.core import delta_io
 from silver.quality_gate import GateResult
 
 SCHEMA, TABLE = "audit", "quality_results"

@@ -15,8 +15,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from pipelines.config import Config
-from pipelines.errors import PipelineError
+from pipelines.core.config import Config
+from pipelines.core.errors import PipelineError
 from silver.contract import CANONICAL_CHANNELS
 
 log = logging.getLogger(__name__)

@@ -28,11 +28,11 @@ from typing import Any, Callable
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, functions as F
 
-from pipelines import storage
-from pipelines.catalog import table_path
-from pipelines.config import Config, is_uri, join_path
-from pipelines.errors import PipelineError
-from pipelines.runs import commit_metadata
+from pipelines.core import storage
+from pipelines.core.catalog import table_path
+from pipelines.core.config import Config, is_uri, join_path
+from pipelines.core.errors import PipelineError
+from pipelines.core.runs import commit_metadata
 from silver import batch_ledger, events, events_duplicates, events_quarantine, quality_results
 from silver.dedup import classify_duplicates, duplicate_suspects, first_occurrences
 from silver.quality_gate import (FAILED_COL, FLAGGED_COL, REASONS_COL, REPO_EXPECTATIONS_DIR, QualityGate,
@@ -273,7 +273,7 @@ class RefineBatch:
             raise errors[0]
 
     def _write(self, table: str, rows: DataFrame, app_id: str, batch_id: int) -> None:
-        from pipelines.delta_io import append_once
+        from pipelines.core.delta_io import append_once
 
         metadata = commit_metadata(self.run_id, "silver", batch_id=batch_id, table=table,
                                    txn_app_id=app_id)

@@ -9,7 +9,7 @@ import pytest
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-from pipelines.config import Config, config_from_dict  # noqa: E402
+from pipelines.core.config import Config, config_from_dict  # noqa: E402
 
 TEST_SPARK = {"master": "local[2]", "shuffle_partitions": 2, "driver_memory": "3g", "log_level": "ERROR"}
 
@@ -28,7 +28,7 @@ def make_config(root: Path, **sections: Any) -> Config:
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     """The one Spark session of the test run (Spark start-up costs ~10 s)."""
-    from pipelines.spark_session import build_session
+    from pipelines.core.spark_session import build_session
 
     config = make_config(tmp_path_factory.mktemp("session-root"))
     session = build_session(config)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable
 
-from pipelines.config import Config, join_path
+from pipelines.core.config import Config, join_path
 
 SILVER_EVENTS_DDL = """
 CREATE TABLE IF NOT EXISTS delta.`{path}` (

@@ -5,8 +5,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from pipelines.catalog import table_path
-from pipelines.config import Config
+from pipelines.core.catalog import table_path
+from pipelines.core.config import Config
 
 
 def bronze_rows(spark: Any, lines: Iterable[bytes | str], *, batch: int = 0,

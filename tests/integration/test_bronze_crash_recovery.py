@@ -45,7 +45,7 @@ def ingest(cfg: Path) -> subprocess.Popen:
 def test_ingest_killed_mid_batch_and_restarted_has_every_line_exactly_once(
         spark, tmp_path: Path, kill_after_commits: int) -> None:
     cfg = write_config(tmp_path)
-    from pipelines.config import load_config
+    from pipelines.core.config import load_config
     config = load_config(str(cfg), env={})
     expected: collections.Counter = collections.Counter()
     for f in range(FILES):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bronze.events_raw import path as bronze_path
-from pipelines.config import Config
-from pipelines.errors import PipelineError
+from pipelines.core.config import Config
+from pipelines.core.errors import PipelineError
 from pipelines.orchestration import run_stages
 from tests.conftest import make_config
 

@@ -30,7 +30,7 @@ from tests.integration.gold_testkit import (
     expected_channel_cac_monthly, expected_customer_ltv, gold_rows, gold_snapshot,
     silver_events_path, silver_rows_from_generated,
 )
-from pipelines.config import join_path, load_config
+from pipelines.core.config import join_path, load_config
 
 pytestmark = pytest.mark.integration
 
@@ -257,7 +257,7 @@ WRITER = textwrap.dedent("""
     import sys, time, pathlib
     sys.path.insert(0, {repo!r})
     from tests.conftest import make_config
-    from pipelines.spark_session import build_session
+    from pipelines.core.spark_session import build_session
     config = make_config(pathlib.Path({root!r}), spark={{"driver_memory": "1g"}})
     spark = build_session(config, app_suffix="writer")
     silver = spark.read.format("delta").load({silver!r})

@@ -17,7 +17,7 @@ from tests.integration.gold_testkit import (
     assert_gold_equals, expected_campaign_daily, expected_channel_cac_monthly,
     silver_rows_from_generated,
 )
-from pipelines.config import load_config
+from pipelines.core.config import load_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

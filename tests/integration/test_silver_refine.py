@@ -142,7 +142,7 @@ def test_no_plain_email_anywhere_in_silver_events_or_duplicates(spark, refined):
 
 
 def test_every_commit_carries_the_run_id_in_user_metadata(spark, refined):
-    from pipelines.catalog import table_path
+    from pipelines.core.catalog import table_path
 
     for schema, table in [("silver", "events"), ("silver", "events_quarantine"),
                           ("audit", "batch_ledger"), ("audit", "quality_results")]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.config import Config, load_config
-from pipelines.errors import PipelineError
+from pipelines.core.config import Config, load_config
+from pipelines.core.errors import PipelineError
 
 
 def write(path: Path, text: str) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from gold.dbt_build import production_build_args, snapshot_partitions
-from pipelines.config import load_config
+from pipelines.core.config import load_config
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.errors import PipelineError
+from pipelines.core.errors import PipelineError
 from silver.contract import REASON_CODES
 from silver.quality_gate import REPO_EXPECTATIONS_DIR, find_suite, load_suite
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pipelines import sample_events
-from pipelines.errors import PipelineError
+from pipelines.core.errors import PipelineError
 from pipelines.sample_events import (
     BAD_KINDS,
     OVERSIZED_BYTES,

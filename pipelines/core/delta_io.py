@@ -5,7 +5,7 @@ from typing import Any, Iterable, Sequence
 
 from pyspark.sql import DataFrame
 
-from pipelines.catalog import delta_table_exists
+from pipelines.core.catalog import delta_table_exists
 
 Column = tuple[str, str, bool, str]  # name, SQL type, NOT NULL?, comment
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pipelines import storage
-from pipelines.config import Config, join_path
+from pipelines.core import storage
+from pipelines.core.config import Config, join_path
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from pipelines.config import Config
-from pipelines.errors import PipelineError
+from pipelines.core.config import Config
+from pipelines.core.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def build_session(config: Config, *, app_suffix: str = ""):
     """Create (or return the running) SparkSession for this config.
 
     Local masters bind to loopback. The session's catalog is populated from the warehouse layout
-    by `pipelines.catalog.register_tables`, called by the commands that query tables by name.
+    by `pipelines.core.catalog.register_tables`, called by the commands that query tables by name.
     """
     from delta import configure_spark_with_delta_pip
     from pyspark.errors import PySparkRuntimeError

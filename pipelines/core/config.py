@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from pipelines.errors import PipelineError
+from pipelines.core.errors import PipelineError
 
 DEFAULT_CONFIG_NAME = "medallion.yaml"
 BUILTIN = "<built-in defaults>"
