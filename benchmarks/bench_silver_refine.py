@@ -48,14 +48,14 @@ def _await(query) -> None:
 def bare_job(spark, config) -> float:
     from pyspark.sql import functions as F
 
-    from pipelines.core.catalog import table_path
+    from pipelines.core.config import join_path
     from silver.contract import CORRUPT_RECORD, RAW_SCHEMA
 
-    target = table_path(config, "bench", "bare_parsed")
+    target = join_path(config.warehouse, "bench", "bare_parsed")
     started = time.monotonic()
     parsed = (
         spark.readStream.format("delta").option("maxFilesPerTrigger", config.refine.max_files_per_trigger)
-        .load(table_path(config, "bronze", "events_raw"))
+        .load(join_path(config.warehouse, "bronze", "events_raw"))
         .select(F.from_json("raw", RAW_SCHEMA, {"columnNameOfCorruptRecord": CORRUPT_RECORD}).alias("p"),
                 "_bronze_id", "_ingested_at")
         .select("p.*", "_bronze_id", "_ingested_at")
@@ -69,18 +69,18 @@ def bare_job(spark, config) -> float:
 
 def _drop_silver(spark, config) -> None:
     """Remove what refine and the bare job wrote (tables and checkpoints), keeping Bronze."""
-    from pipelines.core.catalog import table_path
+    from pipelines.core.config import join_path
 
-    for location in {str(Path(table_path(config, "silver", "events")).parent),
-                     str(Path(table_path(config, "audit", "batch_ledger")).parent),
-                     table_path(config, "bench", "bare_parsed"),
+    for location in {str(Path(join_path(config.warehouse, "silver", "events")).parent),
+                     str(Path(join_path(config.warehouse, "audit", "batch_ledger")).parent),
+                     join_path(config.warehouse, "bench", "bare_parsed"),
                      config.checkpoint("silver_events"), config.checkpoint("bench_bare")}:
         shutil.rmtree(location, ignore_errors=True)
 
 
 def throughput(args: argparse.Namespace) -> None:
     from bronze.events_raw import start_ingest
-    from pipelines.core.catalog import table_path
+    from pipelines.core.config import join_path
     from pipelines.sample_events import write_sample_events
     from pipelines.core.spark_session import build_session
     from silver.refine import start_refine
@@ -95,7 +95,7 @@ def throughput(args: argparse.Namespace) -> None:
     spark = build_session(config)
     t = time.monotonic()
     _await(start_ingest(spark, config, "bench-ingest", continuous=False))
-    bronze_rows = spark.read.format("delta").load(table_path(config, "bronze", "events_raw")).count()
+    bronze_rows = spark.read.format("delta").load(join_path(config.warehouse, "bronze", "events_raw")).count()
     print(f"bronze: {bronze_rows:,} rows in {time.monotonic() - t:.1f}s")
 
     runs = []
@@ -108,7 +108,7 @@ def throughput(args: argparse.Namespace) -> None:
         _await(query)
         refine_s = time.monotonic() - t
         runs.append((bare_s, refine_s))
-        ledger = (spark.read.format("delta").load(table_path(config, "audit", "batch_ledger"))
+        ledger = (spark.read.format("delta").load(join_path(config.warehouse, "audit", "batch_ledger"))
                   .orderBy("batch_id").collect())
         bare_rate, refine_rate = bronze_rows / bare_s, bronze_rows / refine_s
         print(f"run {attempt}/{args.repeat}" + (" (cold JVM)" if attempt == 1 else " (warm JVM)"))
@@ -129,7 +129,7 @@ def throughput(args: argparse.Namespace) -> None:
 
 def latency(args: argparse.Namespace) -> None:
     from bronze.events_raw import start_ingest
-    from pipelines.core.catalog import table_path
+    from pipelines.core.config import join_path
     from pipelines.sample_events import generate_lines
     from pipelines.core.spark_session import build_session
     from silver.refine import start_refine
@@ -173,7 +173,7 @@ def latency(args: argparse.Namespace) -> None:
         print(f"    refine batches: {len(history)}, median seconds per phase: "
               + ", ".join(f"{k} {v:.2f}" for k, v in medians.items())
               + f"; median batch {statistics.median(sum(h.values()) for h in history):.2f}s")
-    silver = table_path(config, "silver", "events")
+    silver = join_path(config.warehouse, "silver", "events")
     commits = {}
     for r in spark.sql(f"DESCRIBE HISTORY delta.`{silver}`").collect():
         meta = json.loads(r["userMetadata"] or "{}")

@@ -11,55 +11,19 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
-
-from pyspark.sql import Column, DataFrame, functions as F
+from pyspark.sql import Column, DataFrame, SparkSession, functions as F
+from pyspark.sql.streaming import StreamingQuery
 
 from pipelines.core import delta_io, storage
-from pipelines.core.catalog import table_path
 from pipelines.core.config import Config, join_path
 from pipelines.core.errors import PipelineError
 from pipelines.core.runs import commit_metadata
+from pipelines.core.tables import BRONZE_EVENTS_RAW
 
 log = logging.getLogger(__name__)
 
-SCHEMA, TABLE = "bronze", "events_raw"
 STREAM_NAME = "bronze_events_raw"
-
-BRONZE_COLUMNS: tuple[delta_io.Column, ...] = (
-    ("raw", "STRING", True,
-     "the line as received; for a line that is not valid UTF-8, its repaired text (see raw_bytes)"),
-    ("raw_bytes", "BINARY", False, "original bytes of the line, set only when it is not valid UTF-8"),
-    ("_bronze_id", "STRING", True, "unique, stable id of this Bronze row: <stream>-<batch>-<row>"),
-    ("_source", "STRING", True, "file the line came from"),
-    ("_source_modified_at", "TIMESTAMP", False, "modification time of that file"),
-    ("_ingested_at", "TIMESTAMP", True, "when the micro-batch that landed the row ran (UTC)"),
-    ("_ingest_batch_id", "BIGINT", True, "streaming micro-batch id"),
-    ("_ingest_run_id", "STRING", True, "pipeline run that ingested the row"),
-    ("_ingest_date", "DATE", True, "UTC date of _ingested_at; partition column"),
-)
-
-
-# Columns Delta keeps file statistics for (lookups by id, file, time or batch skip files). Not
-# `raw`/`raw_bytes`: collecting min/max of every whole line cost ~0.5 s per 1M events (measured).
-STATS_COLUMNS = "_bronze_id,_source,_ingested_at,_ingest_batch_id,_ingest_run_id"
-
-
-def path(config: Config) -> str:
-    return table_path(config, SCHEMA, TABLE)
-
-
-def create_table(spark: Any, config: Config) -> bool:
-    """Create the table by DDL if it does not exist (idempotent); True when this call created it."""
-    return delta_io.create_table(
-        spark, path(config), BRONZE_COLUMNS,
-        comment="Raw marketing events exactly as received (append-only)",
-        partitioned_by=("_ingest_date",),
-        properties={"delta.appendOnly": "true", "medallion.layer": "bronze",
-                    "medallion.contract": "events-v1",
-                    # min/max of whole raw lines never prune a scan; lineage lookups use these.
-                    "delta.dataSkippingStatsColumns": STATS_COLUMNS},
-    )
+TABLE = BRONZE_EVENTS_RAW
 
 
 def to_bronze_rows(lines: DataFrame, *, stream_id: str, batch_id: int, run_id: str) -> DataFrame:
@@ -80,7 +44,7 @@ def to_bronze_rows(lines: DataFrame, *, stream_id: str, batch_id: int, run_id: s
         F.lit(batch_id).cast("bigint").alias("_ingest_batch_id"),
         F.lit(run_id).alias("_ingest_run_id"),
         F.to_date(ingested_at).alias("_ingest_date"),
-    )
+    ).select(*TABLE.column_names)
 
 
 def _bronze_id(stream_id: str, batch_id: int) -> Column:
@@ -90,7 +54,7 @@ def _bronze_id(stream_id: str, batch_id: int) -> Column:
     )
 
 
-def read_landing(spark: Any, config: Config) -> DataFrame:
+def read_landing(spark: SparkSession, config: Config) -> DataFrame:
     """The landing folder as a stream of lines, in bounded micro-batches."""
     storage.mkdirs(spark, config.landing)
     reader = (
@@ -112,11 +76,11 @@ class BronzeBatchWriter:
     def __init__(self, config: Config, run_id: str) -> None:
         self.config = config
         self.run_id = run_id
-        self.location = path(config)
+        self.location = TABLE.location(config)
         self.checkpoint = config.checkpoint(STREAM_NAME)
         self._stream_id: str | None = None
 
-    def stream_id(self, spark: Any) -> str:
+    def stream_id(self, spark: SparkSession) -> str:
         """The streaming query id Spark stored in the checkpoint (stable across restarts)."""
         if self._stream_id is None:
             text = storage.read_text(spark, join_path(self.checkpoint, "metadata"))
@@ -135,7 +99,7 @@ class BronzeBatchWriter:
                              metadata=commit_metadata(self.run_id, "bronze", batch_id=batch_id))
 
 
-def guard_new_checkpoint(spark: Any, config: Config) -> None:
+def guard_new_checkpoint(spark: SparkSession, config: Config) -> None:
     """Refuse to start a fresh checkpoint against a Bronze table that already has rows.
 
     A new checkpoint re-reads every landing file, which would append every line a second time.
@@ -143,17 +107,17 @@ def guard_new_checkpoint(spark: Any, config: Config) -> None:
     checkpoint = config.checkpoint(STREAM_NAME)
     if storage.exists(spark, join_path(checkpoint, "metadata")):
         return
-    if spark.read.format("delta").load(path(config)).limit(1).count():
+    if delta_io.read_table(spark, config, TABLE).limit(1).count():
         raise PipelineError("CHECKPOINT_MISMATCH", {"detail": (
-            f"the Bronze table at {path(config)} already has rows but the checkpoint "
+            f"the Bronze table at {TABLE.location(config)} already has rows but the checkpoint "
             f"{checkpoint} is new or missing; ingesting again would duplicate every landed line. "
             "Restore the checkpoint, or move the table aside to rebuild Bronze from landing."
         )})
 
 
-def start_ingest(spark: Any, config: Config, run_id: str, *, continuous: bool):
+def start_ingest(spark: SparkSession, config: Config, run_id: str, *, continuous: bool) -> StreamingQuery:
     """Start the landing -> Bronze stream; the caller awaits or stops the returned query."""
-    if not create_table(spark, config):  # a table created just now has no rows to protect
+    if not delta_io.create_table(spark, config, TABLE):  # a table created just now has no rows to protect
         guard_new_checkpoint(spark, config)
     writer = (
         read_landing(spark, config).writeStream.queryName(STREAM_NAME)
@@ -165,6 +129,6 @@ def start_ingest(spark: Any, config: Config, run_id: str, *, continuous: bool):
         writer = writer.trigger(processingTime=f"{interval_ms} milliseconds")
     else:
         writer = writer.trigger(availableNow=True)
-    log.info("bronze ingest: %s -> %s (%s)", config.landing, path(config),
+    log.info("bronze ingest: %s -> %s (%s)", config.landing, TABLE.location(config),
              "continuous" if continuous else "once")
     return writer.start()

@@ -1,7 +1,9 @@
 """`medallion` command line: thin wiring from arguments to the layer packages.
 
 Each sub-command is one `_cmd_<name>` function registered in `_build_parser`; errors a user can
-hit are `PipelineError`s, printed as one line with their code and exit status 2.
+hit are `PipelineError`s, printed as one line with their code and exit status 2. The commands
+import what they run when they run it, so `--help`, `generate` and configuration errors answer
+without loading Spark, GX or dbt.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Callable, Sequence
 
 from pipelines.core.config import Config, load_config
 from pipelines.core.errors import PipelineError
+from pipelines.core.registry import all_tables
 
 log = logging.getLogger("medallion")
 
@@ -81,6 +84,35 @@ def _cmd_show(args: argparse.Namespace, config: Config) -> int:
     return print_summary(config)
 
 
+def _cmd_migrate(args: argparse.Namespace, config: Config) -> int:
+    from pipelines.core.delta_io import SCHEMA_VERSION
+    from pipelines.core.migrations import open_warehouse, warehouse_version
+    from pipelines.core.spark_session import build_session
+
+    spark = build_session(config)
+    before = warehouse_version(spark, config)
+    steps = open_warehouse(spark, config, dry_run=args.dry_run)
+    verb = "would apply" if args.dry_run else "applied"
+    state = "new" if before is None else f"version {before}"
+    print(f"warehouse {config.warehouse}: {state}; this medallion writes version {SCHEMA_VERSION}")
+    for step in steps:
+        print(f"  {verb} {step}")
+    if not steps:
+        print("  nothing to migrate")
+    return 0
+
+
+def _cmd_tables(args: argparse.Namespace, config: Config) -> int:
+    from gold.sql_query import write_table
+
+    rows = [(t.qualified_name, t.kind, t.writer.value, t.location(config) if t.kind == "table" else "-",
+             ", ".join(t.lineage_columns), ", ".join(t.personal_columns()))
+            for t in all_tables()]
+    write_table(["table", "kind", "written by", "location", "lineage columns", "personal data"],
+                rows, sys.stdout)
+    return 0
+
+
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser = argparse.ArgumentParser(
         prog="medallion",
@@ -133,6 +165,14 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
 
     p = sub.add_parser("show", help="print what each layer holds, ending with the Gold metrics")
     commands["show"] = _cmd_show
+
+    p = sub.add_parser("migrate", help="upgrade a warehouse built by an earlier medallion in place")
+    p.add_argument("--dry-run", action="store_true", help="list the steps, change nothing")
+    commands["migrate"] = _cmd_migrate
+
+    p = sub.add_parser("tables", help="list every table medallion owns: where it lives, lineage "
+                                      "and personal-data columns (the table registry)")
+    commands["tables"] = _cmd_tables
 
     return parser, commands
 

@@ -12,40 +12,41 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Protocol
 
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from bronze.events_raw import start_ingest
+from gold.dbt_build import build_gold
+from pipelines.core import delta_io
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
+from pipelines.core.migrations import open_warehouse
 from pipelines.core.runs import new_run_id, tag_session_commits
+from pipelines.core.spark_session import build_session
+from pipelines.core.tables import BRONZE_EVENTS_RAW
+from silver.refine import start_refine
 
 log = logging.getLogger(__name__)
 
-StreamStarter = Callable[..., Any]
+
+class StreamStarter(Protocol):
+    def __call__(self, spark: SparkSession, config: Config, run_id: str, *,
+                 continuous: bool) -> StreamingQuery: ...
 
 
-def _ingest() -> StreamStarter:
-    from bronze.events_raw import start_ingest
-    return start_ingest
-
-
-def _refine() -> StreamStarter:
-    from silver.refine import start_refine
-    return start_refine
-
-
-# Stage name -> loader of its start function, in pipeline order.
-STREAM_STAGES: dict[str, Callable[[], StreamStarter]] = {
-    "ingest": _ingest,
-    "refine": _refine,
+# Stage name -> its start function, in pipeline order.
+STREAM_STAGES: dict[str, StreamStarter] = {
+    "ingest": start_ingest,
+    "refine": start_refine,
 }
 BATCH_STAGES: tuple[str, ...] = ("build",)
 ALL_STAGES: tuple[str, ...] = (*STREAM_STAGES, *BATCH_STAGES)
 
 
-def _build_gold(spark: Any, config: Config, run_id: str) -> None:
+def _build_gold(spark: SparkSession, config: Config, run_id: str) -> None:
     """One in-process `dbt build` of Gold; a failed build is a failed run."""
-    from gold.dbt_build import build_gold
-
     outcome = build_gold(config, spark=spark, run_id=run_id)
     print(outcome.summary())
     if not outcome.success:
@@ -60,7 +61,7 @@ class StreamStats:
     batches: dict[str, int] = field(default_factory=dict)
     _seen: set[tuple[str, int]] = field(default_factory=set)
 
-    def collect(self, query: Any) -> None:
+    def collect(self, query: StreamingQuery) -> None:
         """Fold in the query's recent progress reports (Spark keeps the last ~100)."""
         for progress in query.recentProgress:
             key = (progress.name or str(progress.id), progress.batchId)
@@ -73,17 +74,19 @@ class StreamStats:
                      progress.numInputRows, progress.processedRowsPerSecond or 0.0)
 
 
-def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: Any = None,
+def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: SparkSession | None = None,
                stop_event: threading.Event | None = None) -> int:
     """Run `stages` with one Spark session; returns the process exit status."""
-    from pipelines.core.spark_session import build_session
-
     unknown = [s for s in stages if s not in ALL_STAGES]
     if unknown:
         raise PipelineError("UNKNOWN_STAGE", {"stage": ", ".join(unknown), "known": ", ".join(ALL_STAGES)})
     streams = [s for s in stages if s in STREAM_STAGES]
     build = "build" in stages
     spark = spark or build_session(config)
+    open_warehouse(spark, config)
+    if "refine" in streams and "ingest" not in streams:
+        # refine reads Bronze: an empty one (DDL only) when nothing was ingested yet.
+        delta_io.create_table(spark, config, BRONZE_EVENTS_RAW)
     run_id = new_run_id()
     tag_session_commits(spark, run_id, "+".join(stages))
     log.info("run %s: stages %s (%s)", run_id, ", ".join(stages), "continuous" if continuous else "once")
@@ -94,7 +97,7 @@ def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: An
                         rebuild_every=config.gold.rebuild_interval_seconds if build else None)
     else:
         for stage in streams:
-            query = STREAM_STAGES[stage]()(spark, config, run_id, continuous=False)
+            query = STREAM_STAGES[stage](spark, config, run_id, continuous=False)
             _await(query, stats)
         if build:
             _build_gold(spark, config, run_id)
@@ -105,7 +108,7 @@ def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: An
     return 0
 
 
-def _await(query: Any, stats: StreamStats) -> None:
+def _await(query: StreamingQuery, stats: StreamStats) -> None:
     """Wait for the query to end, collecting progress; a failure becomes one clear error."""
     done = False
     while not done:
@@ -135,9 +138,9 @@ def _signal_stop_event() -> threading.Event:
     return stop
 
 
-def _run_continuous(spark: Any, config: Config, stages: list[str], run_id: str,
+def _run_continuous(spark: SparkSession, config: Config, stages: list[str], run_id: str,
                     stop: threading.Event, stats: StreamStats, *, rebuild_every: float | None) -> None:
-    queries = [STREAM_STAGES[s]()(spark, config, run_id, continuous=True) for s in stages]
+    queries = [STREAM_STAGES[s](spark, config, run_id, continuous=True) for s in stages]
     next_build = time.monotonic() + (rebuild_every or 0.0)
     try:
         while not stop.is_set():
@@ -159,7 +162,7 @@ def _run_continuous(spark: Any, config: Config, stages: list[str], run_id: str,
             stats.collect(query)
 
 
-def _stop_gracefully(queries: list[Any], timeout_s: float = 60.0) -> None:
+def _stop_gracefully(queries: list[StreamingQuery], timeout_s: float = 60.0) -> None:
     """Let a running micro-batch finish before stopping (a hard stop is safe, just wasteful)."""
     deadline = time.monotonic() + timeout_s
     for query in queries:

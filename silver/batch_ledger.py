@@ -8,38 +8,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 
-from pipelines.core.catalog import table_path
-from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
-from pipelines.core import delta_io
-
-SCHEMA, TABLE = "audit", "batch_ledger"
-
-COLUMNS: tuple[delta_io.Column, ...] = (
-    ("txn_app_id", "STRING", True, "refine query identity (from its checkpoint)"),
-    ("batch_id", "BIGINT", True, "micro-batch id (= Delta txnVersion)"),
-    ("run_id", "STRING", True, "pipeline run"),
-    ("gate_run_id", "STRING", True, "GX validation run"),
-    ("suite", "STRING", True, "expectation suite name"),
-    ("suite_digest", "STRING", True, "hash of the suite file that gated the batch"),
-    ("rows_read", "BIGINT", True, "Bronze rows in the batch"),
-    ("rows_inserted", "BIGINT", True, "rows appended to silver.events"),
-    ("rows_quarantined", "BIGINT", True, "rows appended to silver.events_quarantine"),
-    ("rows_duplicate", "BIGINT", True, "accepted rows not inserted because the event_id was known"),
-    ("rows_duplicate_conflicting", "BIGINT", True, "duplicates whose payload differed"),
-    ("rows_late", "BIGINT", True, "inserted rows flagged is_late"),
-    ("gx_seconds", "DOUBLE", True, "time spent in the GX validation"),
-    ("batch_seconds", "DOUBLE", True, "time from batch start until the ledger write"),
-    ("processed_at", "TIMESTAMP", True, "when the batch ran"),
-)
-CHECKS = {
-    "conservation": "rows_read = rows_inserted + rows_quarantined + rows_duplicate",
-    "conflicting_within_duplicates": "rows_duplicate_conflicting <= rows_duplicate",
-}
+from pipelines.core.tables import AUDIT_BATCH_LEDGER
 
 
 @dataclass(frozen=True)
@@ -68,17 +41,7 @@ class LedgerEntry:
                 "quarantined": self.rows_quarantined, "duplicates": self.rows_duplicate})
 
 
-def path(config: Config) -> str:
-    return table_path(config, SCHEMA, TABLE)
-
-
-def create_table(spark: Any, config: Config) -> bool:
-    return delta_io.create_table(
-        spark, path(config), COLUMNS, comment="Refine conservation ledger, one row per micro-batch",
-        checks=CHECKS, properties={"medallion.layer": "audit", "delta.appendOnly": "true"},
-    )
-
-
-def to_ledger_rows(spark: Any, entry: LedgerEntry) -> DataFrame:
-    schema = ", ".join(f"{name} {sql_type}" for name, sql_type, _, _ in COLUMNS)
-    return spark.createDataFrame([tuple(asdict(entry)[c[0]] for c in COLUMNS)], schema)
+def to_ledger_rows(spark: SparkSession, entry: LedgerEntry) -> DataFrame:
+    values = asdict(entry)
+    return spark.createDataFrame([tuple(values[c] for c in AUDIT_BATCH_LEDGER.column_names)],
+                                 AUDIT_BATCH_LEDGER.struct_ddl())

@@ -9,6 +9,8 @@ expectation names a GX 1.x expectation type, its kwargs, an `action` and (for `q
 - `warn`: recorded in `audit.quality_results` only.
 
 `when:` is a Spark SQL row condition (GX `row_condition` with `condition_parser: spark`).
+A `value_set` may name a canonical set instead of listing it (`value_set: {canonical: event_types}`,
+see `pipelines.core.canonical.NAMED_SETS`), so the suite never restates the contract's values.
 
 How quarantine agrees with GX, cheaply: each quarantine expectation is also compiled into the
 equivalent Spark predicate (`ExpectationSpec.unexpected`): every row is marked in the pass of the
@@ -38,6 +40,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import yaml
 from pyspark.sql import Column, DataFrame, functions as F
 
+from pipelines.core.canonical import NAMED_SETS
 from pipelines.core.errors import PipelineError
 
 log = logging.getLogger(__name__)
@@ -47,7 +50,6 @@ ROW_ID = "_bronze_id"
 FAILED_COL = "_failed"  # array<int>: indexes of the quarantine expectations a row fails
 FLAGGED_COL = "_flagged"  # boolean: the row fails at least one quarantine expectation
 REASONS_COL = "reasons"
-REPO_EXPECTATIONS_DIR = Path(__file__).resolve().parent.parent / "expectations"
 _SUITE_SUFFIXES = (".yaml", ".yml", ".json")
 # Row-level expectation types the gate can compile to Spark predicates (quarantine action).
 _ROW_LEVEL = {
@@ -175,7 +177,8 @@ def load_suite(path: Path) -> Suite:
                 raise _invalid(path, f"expectation #{index}: a `quarantine` expectation needs a `reason`")
             if "mostly" in entry:
                 raise _invalid(path, f"expectation #{index}: `mostly` makes no sense for a row-level quarantine")
-        kwargs = {k: v for k, v in entry.items() if k not in _ENTRY_KEYS}
+        kwargs = {k: _resolve_named_set(path, index, v) if k == "value_set" else v
+                  for k, v in entry.items() if k not in _ENTRY_KEYS}
         specs.append(ExpectationSpec(index=index, type=etype, kwargs=kwargs, action=action,
                                      reason=entry.get("reason"), when=entry.get("when")))
     _check_gx_types(path, specs)
@@ -184,6 +187,17 @@ def load_suite(path: Path) -> Suite:
         path=str(path), digest=hashlib.sha256(text.encode("utf-8")).hexdigest()[:16],
         expectations=tuple(specs),
     )
+
+
+def _resolve_named_set(path: Path, index: int, value: Any) -> Any:
+    """`{canonical: <name>}` -> that canonical list; any other value as written."""
+    if not isinstance(value, dict):
+        return value
+    name = value.get("canonical")
+    if set(value) != {"canonical"} or name not in NAMED_SETS:
+        raise _invalid(path, f"expectation #{index}: value_set must be a list or "
+                             f"{{canonical: <one of {', '.join(sorted(NAMED_SETS))}>}}, got {value!r}")
+    return list(NAMED_SETS[name]())
 
 
 def _check_gx_types(path: Path, specs: Iterable[ExpectationSpec]) -> None:

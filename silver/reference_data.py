@@ -1,7 +1,8 @@
 """Reference data the standardization needs: channel aliases, FX rates, the PII key.
 
-Loaded once at stream start from YAML data files (packaged defaults in `silver/reference/`, or the
-paths configured under `refine:`), and handed to the pure transforms as plain values.
+Loaded once at stream start from the data files configured under `refine:` (by default the
+channel aliases in `silver/reference/` and the FX rates seed of the dbt project), and handed to
+the pure transforms as plain values.
 """
 from __future__ import annotations
 
@@ -15,15 +16,11 @@ from typing import Any, Mapping
 
 import yaml
 
+from pipelines.core.canonical import canonical_channels, read_csv
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
-from silver.contract import CANONICAL_CHANNELS
 
 log = logging.getLogger(__name__)
-
-REFERENCE_DIR = Path(__file__).with_name("reference")
-DEFAULT_CHANNEL_ALIASES = REFERENCE_DIR / "channel_aliases.yaml"
-DEFAULT_FX_RATES = REFERENCE_DIR / "fx_rates_usd.yaml"
 # Used only when the key variable is unset AND `mode: dev`; loudly logged. Never for real data.
 DEV_PII_KEY = "medallion-dev-pii-key-NOT-SECRET"
 
@@ -36,18 +33,6 @@ class Reference:
     fx_rates_usd: Mapping[str, Decimal]  # ISO-4217 code -> USD per unit
     pii_key: bytes
     lateness_hours: float = 48.0
-
-
-def resolve_path(config: Config, configured: str, default: Path) -> Path:
-    """A configured path (relative to the config file's folder) or the packaged default."""
-    if not configured:
-        return default
-    path = Path(configured).expanduser()
-    if not path.is_absolute():
-        source = Path(config.source)
-        base = source.parent if source.suffix in (".yaml", ".yml") else Path.cwd()
-        path = base / path
-    return path
 
 
 def _read_yaml(path: Path, what: str) -> Any:
@@ -64,11 +49,12 @@ def load_channel_aliases(path: Path) -> dict[str, str]:
     data = _read_yaml(path, "channel alias")
     if not isinstance(data, dict):
         raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": "expected a mapping"})
-    aliases: dict[str, str] = {c: c for c in CANONICAL_CHANNELS}
+    channels = canonical_channels()
+    aliases: dict[str, str] = {c: c for c in channels}
     for canonical, values in data.items():
-        if canonical not in CANONICAL_CHANNELS:
+        if canonical not in channels:
             raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": (
-                f"'{canonical}' is not a canonical channel ({', '.join(CANONICAL_CHANNELS)})")})
+                f"'{canonical}' is not a canonical channel ({', '.join(channels)})")})
         for alias in values or []:
             key = str(alias).strip().lower()
             if aliases.get(key, canonical) != canonical:
@@ -79,11 +65,17 @@ def load_channel_aliases(path: Path) -> dict[str, str]:
 
 
 def load_fx_rates(path: Path) -> dict[str, Decimal]:
-    """`rates: {CODE: usd_per_unit}` -> {CODE: Decimal}."""
-    data = _read_yaml(path, "FX rate")
-    rates = data.get("rates") if isinstance(data, dict) else None
+    """USD per unit of each currency: the seed CSV (`currency,usd_per_unit,...`) or a YAML file
+    (`rates: {CODE: usd_per_unit}`) -> {CODE: Decimal}."""
+    if path.suffix == ".csv":
+        if not path.is_file():
+            raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": "FX rate file not found"})
+        rates: Any = {r["currency"]: r["usd_per_unit"] for r in read_csv(path, ("currency", "usd_per_unit"))}
+    else:
+        data = _read_yaml(path, "FX rate")
+        rates = data.get("rates") if isinstance(data, dict) else None
     if not isinstance(rates, dict) or not rates:
-        raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": "expected `rates:` mapping"})
+        raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": "expected currency rates"})
     out: dict[str, Decimal] = {}
     for code, rate in rates.items():
         code = str(code).strip().upper()
@@ -114,8 +106,8 @@ def resolve_pii_key(config: Config, env: Mapping[str, str] | None = None) -> byt
 def load_reference(config: Config, env: Mapping[str, str] | None = None) -> Reference:
     rc = config.refine
     return Reference(
-        channel_aliases=load_channel_aliases(resolve_path(config, rc.channel_aliases, DEFAULT_CHANNEL_ALIASES)),
-        fx_rates_usd=load_fx_rates(resolve_path(config, rc.fx_rates, DEFAULT_FX_RATES)),
+        channel_aliases=load_channel_aliases(Path(rc.channel_aliases)),
+        fx_rates_usd=load_fx_rates(Path(rc.fx_rates)),
         pii_key=resolve_pii_key(config, env),
         lateness_hours=rc.lateness_hours,
     )

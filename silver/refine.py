@@ -17,34 +17,38 @@ reads it), so a replay reads silver.events as of the version before its own comm
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
 from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, functions as F
+from pyspark.sql import DataFrame, SparkSession, functions as F
+from pyspark.sql.streaming import StreamingQuery
 
-from pipelines.core import storage
-from pipelines.core.catalog import table_path
+from pipelines.core import delta_io, storage
+from pipelines.core.catalog import delta_table_exists
 from pipelines.core.config import Config, is_uri, join_path
 from pipelines.core.errors import PipelineError
 from pipelines.core.runs import commit_metadata
-from silver import batch_ledger, events, events_duplicates, events_quarantine, quality_results
+from pipelines.core.tables import (AUDIT_BATCH_LEDGER, AUDIT_QUALITY_RESULTS, BRONZE_EVENTS_RAW, SILVER_EVENTS,
+                                   SILVER_EVENTS_DUPLICATES, SILVER_EVENTS_QUARANTINE, SILVER_TABLES)
+from silver import batch_ledger, quality_results
 from silver.dedup import classify_duplicates, duplicate_suspects, first_occurrences
-from silver.quality_gate import (FAILED_COL, FLAGGED_COL, REASONS_COL, REPO_EXPECTATIONS_DIR, QualityGate,
-                                 ROW_ID, Suite, check_agreement, find_suite, flag_rows, mark_flagged,
+from silver.lineage import BatchLineage, to_table_rows
+from silver.quality_gate import (FAILED_COL, FLAGGED_COL, REASONS_COL, QualityGate, ROW_ID, Suite,
+                                 GateResult, check_agreement, find_suite, flag_rows, mark_flagged,
                                  new_gate_run_id)
-from silver.reference_data import Reference, load_reference, resolve_path
+from silver.reference_data import Reference, load_reference
 from silver.standardize import standardize
 
 log = logging.getLogger(__name__)
 
 STREAM_NAME = "silver_events"
-SUITE_TABLE = "silver.events"
 # Called after each table write with (table, batch_id); lets tests inject a crash between writes.
 WriteHook = Callable[[str, int], None]
 # Up to this many rows, small per-batch tables (duplicate suspects, rejected ids) are broadcast
@@ -70,34 +74,35 @@ class PhaseTimer:
         return ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
 
 
-def create_tables(spark: Any, config: Config) -> None:
-    for module in (events, events_quarantine, events_duplicates, batch_ledger, quality_results):
-        module.create_table(spark, config)
+def create_tables(spark: SparkSession, config: Config) -> None:
+    for spec in SILVER_TABLES:
+        delta_io.create_table(spark, config, spec)
 
 
 def load_gate_suite(config: Config) -> Suite:
-    directory = resolve_path(config, config.refine.expectations_dir, REPO_EXPECTATIONS_DIR)
-    return find_suite(Path(directory), SUITE_TABLE)
+    return find_suite(Path(config.refine.expectations_dir), SILVER_EVENTS.qualified_name)
 
 
 def docs_dir(config: Config) -> str | None:
-    """Where GX Data Docs go: `refine.docs_dir`, else <root>/docs/gx (local roots only)."""
+    """Where GX Data Docs go (`refine.docs_dir`); None when off or not a local folder."""
     if not config.refine.data_docs:
         return None
-    if config.refine.docs_dir:
-        return str(resolve_path(config, config.refine.docs_dir, Path()))
-    if is_uri(config.paths.root):
-        log.warning("GX Data Docs need a local folder; set refine.docs_dir (root is %s)", config.paths.root)
+    if is_uri(config.refine.docs_dir):
+        log.warning("GX Data Docs need a local folder; set refine.docs_dir (it is %s)", config.refine.docs_dir)
         return None
-    return join_path(config.paths.root, "docs", "gx")
+    return config.refine.docs_dir
 
 
-def read_bronze(spark: Any, config: Config) -> DataFrame:
+def read_bronze(spark: SparkSession, config: Config) -> DataFrame:
+    """bronze.events_raw as a stream, in bounded micro-batches (the table must exist)."""
+    location = BRONZE_EVENTS_RAW.location(config)
+    if not delta_table_exists(spark, location):
+        raise PipelineError("TABLE_NOT_FOUND", {"path": location})
     reader = spark.readStream.format("delta").option(
         "maxFilesPerTrigger", config.refine.max_files_per_trigger)
     if config.refine.max_bytes_per_trigger:
         reader = reader.option("maxBytesPerTrigger", f"{config.refine.max_bytes_per_trigger}b")
-    return reader.load(table_path(config, "bronze", "events_raw"))
+    return reader.load(location)
 
 
 class RefineBatch:
@@ -111,13 +116,7 @@ class RefineBatch:
         self.gate = gate
         self.on_table_written = on_table_written
         self.checkpoint = config.checkpoint(STREAM_NAME)
-        self.paths = {
-            "silver.events": events.path(config),
-            "silver.events_quarantine": events_quarantine.path(config),
-            "silver.events_duplicates": events_duplicates.path(config),
-            "audit.quality_results": quality_results.path(config),
-            "audit.batch_ledger": batch_ledger.path(config),
-        }
+        self.paths = {spec.qualified_name: spec.location(config) for spec in SILVER_TABLES}
         self._app_id: str | None = None
         self._docs_built_at: float | None = None
         self.phase_history: deque[dict[str, float]] = deque(maxlen=500)  # for benchmarks
@@ -127,7 +126,7 @@ class RefineBatch:
         """Seconds per phase of the last committed batch."""
         return self.phase_history[-1] if self.phase_history else {}
 
-    def txn_app_id(self, spark: Any) -> str:
+    def txn_app_id(self, spark: SparkSession) -> str:
         """`medallion-silver-<query id>`: the id Spark stores in this stream's checkpoint."""
         if self._app_id is None:
             text = storage.read_text(spark, join_path(self.checkpoint, "metadata"))
@@ -137,11 +136,11 @@ class RefineBatch:
             self._app_id = f"medallion-silver-{json.loads(text.splitlines()[0])['id']}"
         return self._app_id
 
-    def silver_before_batch(self, spark: Any, app_id: str, batch_id: int) -> DataFrame:
+    def silver_before_batch(self, spark: SparkSession, app_id: str, batch_id: int) -> DataFrame:
         """silver.events as it was before this batch (a replay must not see its own rows)."""
         from delta.tables import DeltaTable
 
-        location = self.paths["silver.events"]
+        location = self.paths[SILVER_EVENTS.qualified_name]
         last = DeltaTable.forPath(spark, location).history(1).select("version", "userMetadata").first()
         version = last["version"]
         try:
@@ -211,28 +210,28 @@ class RefineBatch:
             )
             entry.check_conservation()
 
-            lineage = {"batch_id": batch_id, "gate_run_id": gate_run_id, "processed_at": processed_at}
+            lineage = BatchLineage(batch_id=batch_id, gate_run_id=gate_run_id, processed_at=processed_at)
             writes: dict[str, DataFrame] = {}
             reasons = rejected.select(ROW_ID, REASONS_COL, "event_id")
             if len(flagged) <= BROADCAST_MAX_ROWS:
                 reasons = F.broadcast(reasons)
             if entry.rows_inserted:
-                writes["silver.events"] = events.to_silver_rows(
-                    first_occurrences(accepted, suspects, broadcast=few), **lineage)
+                writes[SILVER_EVENTS.qualified_name] = to_table_rows(
+                    first_occurrences(accepted, suspects, broadcast=few), SILVER_EVENTS, lineage)
             if entry.rows_quarantined:
-                writes["silver.events_quarantine"] = events_quarantine.to_quarantine_rows(
-                    batch.join(reasons, ROW_ID), **lineage)
+                writes[SILVER_EVENTS_QUARANTINE.qualified_name] = to_table_rows(
+                    batch.join(reasons, ROW_ID), SILVER_EVENTS_QUARANTINE, lineage)
             if entry.rows_duplicate:
-                writes["silver.events_duplicates"] = events_duplicates.to_duplicate_rows(
-                    classified.filter(F.col("is_duplicate")), **lineage)
-            writes["audit.quality_results"] = quality_results.to_result_rows(
+                writes[SILVER_EVENTS_DUPLICATES.qualified_name] = to_table_rows(
+                    classified.filter(F.col("is_duplicate")), SILVER_EVENTS_DUPLICATES, lineage)
+            writes[AUDIT_QUALITY_RESULTS.qualified_name] = quality_results.to_result_rows(
                 spark, gate, txn_app_id=app_id, batch_id=batch_id, run_id=self.run_id)
             self._write_all(writes, app_id, batch_id)
             phases.mark("writes")
             # The ledger last: its row says every other table of the batch is committed.
-            entry = batch_ledger.LedgerEntry(**{**entry.__dict__,
-                                                "batch_seconds": round(time.monotonic() - started, 3)})
-            self._write("audit.batch_ledger", batch_ledger.to_ledger_rows(spark, entry), app_id, batch_id)
+            entry = dataclasses.replace(entry, batch_seconds=round(time.monotonic() - started, 3))
+            self._write(AUDIT_BATCH_LEDGER.qualified_name, batch_ledger.to_ledger_rows(spark, entry),
+                        app_id, batch_id)
             phases.mark("ledger")
             self._maybe_build_docs(gate)
             phases.mark("docs")
@@ -273,15 +272,13 @@ class RefineBatch:
             raise errors[0]
 
     def _write(self, table: str, rows: DataFrame, app_id: str, batch_id: int) -> None:
-        from pipelines.core.delta_io import append_once
-
         metadata = commit_metadata(self.run_id, "silver", batch_id=batch_id, table=table,
                                    txn_app_id=app_id)
-        append_once(rows, self.paths[table], app_id=app_id, batch_id=batch_id, metadata=metadata)
+        delta_io.append_once(rows, self.paths[table], app_id=app_id, batch_id=batch_id, metadata=metadata)
         if self.on_table_written is not None:
             self.on_table_written(table, batch_id)
 
-    def _maybe_build_docs(self, gate: Any) -> None:
+    def _maybe_build_docs(self, gate: GateResult) -> None:
         now = time.monotonic()
         interval = self.config.refine.docs_interval_seconds
         if self._docs_built_at is not None and now - self._docs_built_at < interval:
@@ -295,23 +292,21 @@ class RefineBatch:
             log.warning("could not build GX Data Docs", exc_info=True)
 
 
-def start_refine(spark: Any, config: Config, run_id: str, *, continuous: bool,
-                 on_table_written: WriteHook | None = None):
+def start_refine(spark: SparkSession, config: Config, run_id: str, *, continuous: bool,
+                 on_table_written: WriteHook | None = None) -> StreamingQuery:
     """Start the Bronze -> Silver stream; the caller awaits or stops the returned query.
 
     `--once` processes everything in Bronze (availableNow) in batches of at most
     `refine.max_files_per_trigger` files; `--continuous` uses a processing-time trigger.
     """
-    from bronze.events_raw import create_table as create_bronze_table
-
-    create_bronze_table(spark, config)  # an empty Bronze (DDL only) when refine runs first
+    source = read_bronze(spark, config)
     create_tables(spark, config)
     suite = load_gate_suite(config)
     gate = QualityGate(suite, docs_dir=docs_dir(config), pandas_max_rows=config.refine.gx_pandas_max_rows)
     batch_fn = RefineBatch(config, run_id, reference=load_reference(config), gate=gate,
                            on_table_written=on_table_written)
     writer = (
-        read_bronze(spark, config).writeStream.queryName(STREAM_NAME)
+        source.writeStream.queryName(STREAM_NAME)
         .foreachBatch(batch_fn)
         .option("checkpointLocation", config.checkpoint(STREAM_NAME))
     )

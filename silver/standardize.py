@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, functions as F
 
-from silver.contract import AMOUNT_TYPE, CORRUPT_RECORD, FX_TYPE, RAW_SCHEMA, UNKNOWN_CHANNEL
+from pipelines.core.canonical import unknown_channel
+from pipelines.core.tables import AMOUNT_TYPE, FX_TYPE
+from silver.contract import CORRUPT_RECORD, RAW_SCHEMA
 from silver.reference_data import Reference, hmac_pads
 
 # ISO-8601 date-time that states its offset (`Z`, `+02:00`, `+0200`, `+02`); no offset = invalid.
@@ -77,7 +79,7 @@ def _literal_map(mapping: dict, value_type: str | None = None) -> Column:
 def canonical_channel(channel_raw: Column, aliases: dict[str, str]) -> Column:
     key = F.regexp_replace(F.lower(F.trim(channel_raw)), r"\s+", " ")
     mapped = F.try_element_at(_literal_map(dict(aliases)), key)
-    return F.when(channel_raw.isNotNull(), F.coalesce(mapped, F.lit(UNKNOWN_CHANNEL)))
+    return F.when(channel_raw.isNotNull(), F.coalesce(mapped, F.lit(unknown_channel())))
 
 
 def standardize(bronze: DataFrame, reference: Reference) -> DataFrame:

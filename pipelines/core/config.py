@@ -4,6 +4,12 @@ Lookup order: `--config PATH`, env `MEDALLION_CONFIG`, `./medallion.yaml`, built
 put everything under `./lakehouse/`. Unknown keys and wrong types fail fast, naming the key and the
 file, because a typo in a pipeline config otherwise surfaces hours later as missing data.
 Environment variables override paths and secrets (see `ENV_OVERRIDES`).
+
+Every path field is marked `path` in its metadata and resolved here, once: `{root}` (the resolved
+`paths.root`) and `{project}` (the product's own folder, holding `expectations/` and
+`dbt_project/`) are expanded, and relative paths are taken relative to the config file's folder
+(the working directory without a file). URIs (`s3a://...`) are kept as they are. No other module
+resolves or guesses a path.
 """
 from __future__ import annotations
 
@@ -22,6 +28,9 @@ from pipelines.core.errors import PipelineError
 
 DEFAULT_CONFIG_NAME = "medallion.yaml"
 BUILTIN = "<built-in defaults>"
+# The product's own folder: the suite files, the dbt project and its seeds live under it.
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = PROJECT_DIR / "dbt_project"
 
 
 def _choices(*values: str) -> dict[str, Any]:
@@ -32,14 +41,20 @@ def _min(value: float) -> dict[str, Any]:
     return {"min": value}
 
 
+def _path(**extra: Any) -> dict[str, Any]:
+    """A path field: `{root}`/`{project}` expanded and made absolute at load."""
+    return {"path": True, **extra}
+
+
 @dataclass(frozen=True)
 class PathsConfig:
     """Where data lives. Local paths or URIs (`s3a://bucket/x`, `abfss://...`)."""
 
-    root: str = "./lakehouse"
-    landing: str = ""  # default: <root>/landing
-    warehouse: str = ""  # default: <root>/warehouse (Delta tables at <warehouse>/<schema>/<table>)
-    checkpoints: str = ""  # default: <root>/checkpoints
+    root: str = field(default="./lakehouse", metadata=_path())
+    landing: str = field(default="{root}/landing", metadata=_path())
+    # Delta tables at <warehouse>/<schema>/<table> (see pipelines.core.registry).
+    warehouse: str = field(default="{root}/warehouse", metadata=_path())
+    checkpoints: str = field(default="{root}/checkpoints", metadata=_path())
 
 
 @dataclass(frozen=True)
@@ -84,17 +99,18 @@ class RefineConfig:
     lateness_hours: float = field(default=48.0, metadata=_min(0.0))
     # Environment variable holding the HMAC key for email_hash (a dev key is used only in mode: dev).
     pii_key_env: str = "MEDALLION_PII_KEY"
-    # Reference data (YAML); empty = the files packaged in silver/reference/.
-    channel_aliases: str = ""
-    fx_rates: str = ""
-    # Expectation suites (one data file per Silver table); empty = the repository's expectations/.
-    expectations_dir: str = ""
+    # Reference data: channel aliases (YAML) and USD FX rates (the dbt seed CSV, or a YAML file).
+    channel_aliases: str = field(default="{project}/silver/reference/channel_aliases.yaml",
+                                 metadata=_path())
+    fx_rates: str = field(default="{project}/dbt_project/seeds/fx_rates_usd.csv", metadata=_path())
+    # Expectation suites (one data file per Silver table).
+    expectations_dir: str = field(default="{project}/expectations", metadata=_path())
     # GX validates a batch (and lists the flagged rows' ids) on its pandas engine up to this many
     # rows, no Spark jobs; bigger ones on Spark. Either is checked against the gate's own flags.
     gx_pandas_max_rows: int = field(default=100_000, metadata=_min(0))
-    # GX Data Docs site; empty = <root>/docs/gx. Built at most every docs_interval_seconds.
+    # GX Data Docs site (a local folder). Built at most every docs_interval_seconds.
     data_docs: bool = True
-    docs_dir: str = ""
+    docs_dir: str = field(default="{root}/docs/gx", metadata=_path())
     docs_interval_seconds: float = field(default=60.0, metadata=_min(0.0))
 
 
@@ -102,8 +118,8 @@ class RefineConfig:
 class GoldConfig:
     """Gold build (dbt project `dbt_project/`, run in-process by `medallion build`)."""
 
-    # dbt profile target: `local` (embedded Spark session) or `thrift`; empty = $DBT_TARGET or local.
-    target: str = ""
+    # dbt profile target: `local` (embedded Spark session) or `thrift` ($DBT_TARGET overrides).
+    target: str = field(default="local", metadata=_choices("local", "thrift"))
     # Days of already-built dates an incremental mart recomputes, so late events are counted.
     lookback_days: int = field(default=3, metadata=_min(0))
     # `medallion run --continuous`: rebuild Gold this often while the streams run.
@@ -111,6 +127,8 @@ class GoldConfig:
     # dbt threads: nodes (models, tests) run concurrently in the one Spark session. Much of a
     # small build is per-statement driver overhead, so more threads than cores still pays.
     threads: int = field(default=4, metadata=_min(1))
+    # `medallion docs` writes the dbt docs site here (a local folder).
+    docs_dir: str = field(default="{root}/docs/dbt", metadata=_path())
 
 
 @dataclass(frozen=True)
@@ -145,6 +163,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "MEDALLION_WAREHOUSE": ("paths", "warehouse"),
     "MEDALLION_CHECKPOINTS": ("paths", "checkpoints"),
     "MEDALLION_SPARK_MASTER": ("spark", "master"),
+    "DBT_TARGET": ("gold", "target"),
 }
 
 
@@ -209,22 +228,39 @@ def config_from_dict(data: Mapping[str, Any], *, base_dir: Path | None = None,
 
 def _finish(config: Config, data: Mapping[str, Any], *, base_dir: Path,
             env: Mapping[str, str]) -> Config:
-    """Apply env overrides, then derive and absolutize paths."""
-    paths = config.paths
+    """Apply env overrides, then resolve every path field (root first: the others may use it)."""
     for var, (section, key) in ENV_OVERRIDES.items():
         if env.get(var):
             current = getattr(config, section)
-            config = dataclasses.replace(config, **{section: dataclasses.replace(current, **{key: env[var]})})
-            paths = config.paths
-    root = _absolute(paths.root, base_dir)
-    paths = PathsConfig(
-        root=root,
-        landing=_absolute(paths.landing, base_dir) if paths.landing else join_path(root, "landing"),
-        warehouse=_absolute(paths.warehouse, base_dir) if paths.warehouse else join_path(root, "warehouse"),
-        checkpoints=(_absolute(paths.checkpoints, base_dir) if paths.checkpoints
-                     else join_path(root, "checkpoints")),
-    )
-    return dataclasses.replace(config, paths=paths)
+            value = _coerce(typing.get_type_hints(type(current))[key], env[var],
+                            _field(type(current), key), key=f"{section}.{key} (from {var})",
+                            file=config.source)
+            config = dataclasses.replace(config, **{section: dataclasses.replace(current, **{key: value})})
+    root = _resolve(config.paths.root, base_dir, root="")
+    return _resolve_paths(config, base_dir, root)
+
+
+def _field(cls: type, name: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
+def _resolve_paths(obj: Any, base_dir: Path, root: str) -> Any:
+    """`obj` (a config dataclass) with each `path` field resolved, sections recursively."""
+    changes: dict[str, Any] = {}
+    for fld in dataclasses.fields(obj):
+        value = getattr(obj, fld.name)
+        if dataclasses.is_dataclass(value):
+            changes[fld.name] = _resolve_paths(value, base_dir, root)
+        elif fld.metadata.get("path"):
+            changes[fld.name] = _resolve(value, base_dir, root=root)
+    return dataclasses.replace(obj, **changes)
+
+
+def _resolve(path: str, base_dir: Path, *, root: str) -> str:
+    expanded = path.replace("{project}", str(PROJECT_DIR))
+    if root:
+        expanded = expanded.replace("{root}", root)
+    return _absolute(expanded, base_dir)
 
 
 def _absolute(path: str, base_dir: Path) -> str:

@@ -1,47 +1,44 @@
-"""Delta helpers shared by every layer's tables: DDL creation and idempotent appends."""
+"""Delta helpers shared by every layer: tables created from their registry spec, idempotent appends."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
-
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.core.catalog import delta_table_exists
+from pipelines.core.config import Config
+from pipelines.core.registry import TableSpec, Writer, quote
 
-Column = tuple[str, str, bool, str]  # name, SQL type, NOT NULL?, comment
+# The warehouse layout version this code creates tables at (see pipelines.core.migrations).
+SCHEMA_VERSION = 2
 
 
-def _quote(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
-
-
-def create_table(spark: Any, location: str, columns: Sequence[Column], *, comment: str,
-                 partitioned_by: Iterable[str] = (), checks: dict[str, str] | None = None,
-                 properties: dict[str, str] | None = None) -> bool:
-    """Create a Delta table by DDL (so NOT NULL holds) with its CHECK constraints; idempotent.
+def create_table(spark: SparkSession, config: Config, spec: TableSpec) -> bool:
+    """Create `spec`'s Delta table by DDL (so NOT NULL holds) if it does not exist; True when this
+    call created it.
 
     CHECK constraints go in as `delta.constraints.<name>` table properties of the CREATE, which
     Delta enforces exactly like `ALTER TABLE ... ADD CONSTRAINT` (same property, same
-    `checkConstraints` table feature) but in the one commit: each ALTER was its own commit plus a
-    scan to validate existing rows (10.7 s for Silver's five tables here, ~1.5 s this way).
-    Returns True when this call created the table.
+    `checkConstraints` table feature) but in the one commit: each ALTER is its own commit plus a
+    scan to validate existing rows.
     """
+    if spec.writer == Writer.DBT:
+        raise ValueError(f"{spec.qualified_name} is built by dbt, not created from Python")
+    location = spec.location(config)
     if delta_table_exists(spark, location):
         return False
-    cols = ",\n  ".join(
-        f"{name} {sql_type}{' NOT NULL' if not_null else ''} COMMENT '{_quote(text)}'"
-        for name, sql_type, not_null, text in columns
-    )
-    parts = list(partitioned_by)
-    all_properties = {**(properties or {}),
-                      **{f"delta.constraints.{name.lower()}": expr for name, expr in (checks or {}).items()}}
-    props = ", ".join(f"'{k}' = '{_quote(v)}'" for k, v in all_properties.items())
+    props = ", ".join(f"'{k}' = '{quote(v)}'" for k, v in spec.table_properties(SCHEMA_VERSION).items())
     spark.sql(
-        f"CREATE TABLE IF NOT EXISTS delta.`{location}` (\n  {cols}\n) USING delta"
-        + (f"\nPARTITIONED BY ({', '.join(parts)})" if parts else "")
-        + f"\nCOMMENT '{_quote(comment)}'"
-        + (f"\nTBLPROPERTIES ({props})" if props else "")
+        f"CREATE TABLE IF NOT EXISTS delta.`{location}` (\n  "
+        + ",\n  ".join(c.ddl() for c in spec.columns) + "\n) USING delta"
+        + (f"\nPARTITIONED BY ({', '.join(spec.partitioned_by)})" if spec.partitioned_by else "")
+        + f"\nCOMMENT '{quote(spec.comment)}'"
+        + f"\nTBLPROPERTIES ({props})"
     )
     return True
+
+
+def read_table(spark: SparkSession, config: Config, spec: TableSpec) -> DataFrame:
+    """The table's current version, by location (no catalog needed)."""
+    return spark.read.format("delta").load(spec.location(config))
 
 
 def append_once(df: DataFrame, location: str, *, app_id: str, batch_id: int, metadata: str) -> None:

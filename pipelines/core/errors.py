@@ -26,6 +26,17 @@ _MESSAGES: dict[str, str] = {
     "CHECKPOINT_MISMATCH": "{detail}",
     "SQL_FAILED": "query failed: {detail}",
     "UNKNOWN_TABLE": "table {table} does not exist yet; run the stage that builds it first",
+    "TABLE_NOT_IN_REGISTRY": "{table} is not a table medallion owns (see `medallion tables`)",
+    "REGISTRY_INVALID": "the table registry is inconsistent: {detail}",
+    "WAREHOUSE_TOO_NEW": (
+        "the warehouse {warehouse} is at layout version {version}, written by a newer medallion; "
+        "this one understands up to version {supported}. Upgrade medallion (or point "
+        "paths.warehouse at another warehouse)"
+    ),
+    "WAREHOUSE_MARKER_INVALID": (
+        "the warehouse version marker {path} is unreadable ({detail}); restore it from a backup, "
+        "or delete it to have medallion treat the warehouse as built before versions were recorded"
+    ),
     "TABLE_NOT_FOUND": "no Delta table at {path}; run the stage that builds it first",
     "DBT_PROJECT_NOT_FOUND": "no dbt project at {path} (expected dbt_project.yml there)",
     "DBT_FAILED": "dbt {command} could not run: {detail}",

@@ -11,9 +11,13 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +27,9 @@ _LOG4J = Path(__file__).with_name("log4j2.properties")
 # Defaults for local masters only (`spark.conf` in the config still wins). Delta rebuilds a table's
 # snapshot with `snapshotPartitions` shuffle tasks (default 50, sized for clusters): on 2 local cores
 # the first read of a fresh table took 3.4-4.6 s with 50 and 0.8-1.0 s with 2 (measured here).
+SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
 LOCAL_DEFAULTS: dict[str, str] = {
-    "spark.databricks.delta.snapshotPartitions": "2",
+    SNAPSHOT_PARTITIONS: "2",
 }
 
 
@@ -56,7 +61,7 @@ def _jar_cached(config: Config, coordinate: str) -> bool:
     return (ivy_dir(config) / "jars" / f"{group}_{artifact}-{ver}.jar").is_file()
 
 
-def build_session(config: Config, *, app_suffix: str = ""):
+def build_session(config: Config, *, app_suffix: str = "") -> "SparkSession":
     """Create (or return the running) SparkSession for this config.
 
     Local masters bind to loopback. The session's catalog is populated from the warehouse layout

@@ -7,32 +7,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyspark.sql import SparkSession
 
-def _fs_and_path(spark: Any, path: str) -> tuple[Any, Any]:
+
+def _fs_and_path(spark: SparkSession, path: str) -> tuple[Any, Any]:
     jvm = spark.sparkContext._jvm
     hpath = jvm.org.apache.hadoop.fs.Path(path)
     return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hpath
 
 
-def exists(spark: Any, path: str) -> bool:
+def exists(spark: SparkSession, path: str) -> bool:
     fs, hpath = _fs_and_path(spark, path)
     return bool(fs.exists(hpath))
 
 
-def mkdirs(spark: Any, path: str) -> None:
+def mkdirs(spark: SparkSession, path: str) -> None:
     fs, hpath = _fs_and_path(spark, path)
     fs.mkdirs(hpath)
 
 
-def list_dirs(spark: Any, path: str) -> list[str]:
-    """Names of the sub-directories of `path` (empty when `path` does not exist)."""
-    fs, hpath = _fs_and_path(spark, path)
-    if not fs.exists(hpath):
-        return []
-    return sorted(st.getPath().getName() for st in fs.listStatus(hpath) if st.isDirectory())
-
-
-def read_text(spark: Any, path: str) -> str | None:
+def read_text(spark: SparkSession, path: str) -> str | None:
     """Whole file as UTF-8 text, or None when it does not exist."""
     fs, hpath = _fs_and_path(spark, path)
     if not fs.exists(hpath):
@@ -45,14 +39,11 @@ def read_text(spark: Any, path: str) -> str | None:
         stream.close()
 
 
-def write_text_if_absent(spark: Any, path: str, text: str) -> bool:
-    """Create `path` with `text` unless it exists; True when this call created it."""
+def write_text(spark: SparkSession, path: str, text: str) -> None:
+    """Create or replace `path` with `text` (parent folders created)."""
     fs, hpath = _fs_and_path(spark, path)
-    if fs.exists(hpath):
-        return False
-    out = fs.create(hpath, False)
+    out = fs.create(hpath, True)
     try:
         out.write(bytearray(text.encode("utf-8")))
     finally:
         out.close()
-    return True

@@ -5,15 +5,14 @@ import json
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from pipelines.core.catalog import table_path
+from pipelines.core import delta_io, registry
 from pipelines.core.config import Config
+from pipelines.core.tables import BRONZE_EVENTS_RAW
 
 
 def bronze_rows(spark: Any, lines: Iterable[bytes | str], *, batch: int = 0,
                 ingested_at: datetime | None = None, source: str = "file:/landing/test.jsonl"):
     """Rows exactly as bronze.events_raw holds them (invalid UTF-8 keeps its bytes)."""
-    from bronze.events_raw import BRONZE_COLUMNS
-
     ingested_at = ingested_at or datetime.now(timezone.utc)
     rows = []
     for i, line in enumerate(lines):
@@ -24,15 +23,13 @@ def bronze_rows(spark: Any, lines: Iterable[bytes | str], *, batch: int = 0,
             raw, raw_bytes = data.decode("utf-8", errors="replace"), bytearray(data)
         rows.append((raw, raw_bytes, f"test-{batch:08d}-{i:012x}", source, ingested_at, ingested_at,
                      batch, "test-run", ingested_at.date()))
-    schema = ", ".join(f"{name} {sql_type}" for name, sql_type, _, _ in BRONZE_COLUMNS)
-    return spark.createDataFrame(rows, schema)
+    return spark.createDataFrame(rows, BRONZE_EVENTS_RAW.struct_ddl())
 
 
 def append_bronze(spark: Any, config: Config, lines: Iterable[bytes | str], **kwargs: Any) -> None:
-    from bronze.events_raw import create_table, path
-
-    create_table(spark, config)
-    bronze_rows(spark, lines, **kwargs).write.format("delta").mode("append").save(path(config))
+    delta_io.create_table(spark, config, BRONZE_EVENTS_RAW)
+    bronze_rows(spark, lines, **kwargs).write.format("delta").mode("append").save(
+        BRONZE_EVENTS_RAW.location(config))
 
 
 def run_refine(spark: Any, config: Config, *, run_id: str = "test-run", **kwargs: Any) -> None:
@@ -47,7 +44,7 @@ def run_refine(spark: Any, config: Config, *, run_id: str = "test-run", **kwargs
 
 
 def read(spark: Any, config: Config, schema: str, table: str):
-    return spark.read.format("delta").load(table_path(config, schema, table))
+    return delta_io.read_table(spark, config, registry.table(f"{schema}.{table}"))
 
 
 def count(spark: Any, config: Config, schema: str, table: str) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bronze.events_raw import path as bronze_path
+from pipelines.core.tables import BRONZE_EVENTS_RAW
 from tests.conftest import TEST_SPARK
 from tests.integration.test_bronze_ingest import land
 
@@ -53,7 +53,7 @@ def test_ingest_killed_mid_batch_and_restarted_has_every_line_exactly_once(
         land(Path(config.landing), f"part-{f:03d}.jsonl", lines)
         expected.update(line.decode() for line in lines)
 
-    table = Path(bronze_path(config))
+    table = Path(BRONZE_EVENTS_RAW.location(config))
     proc = ingest(cfg)
     deadline = time.monotonic() + 240
     while committed_versions(table) < kill_after_commits and time.monotonic() < deadline:

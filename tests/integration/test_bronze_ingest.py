@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bronze.events_raw import path as bronze_path
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
+from pipelines.core.tables import BRONZE_EVENTS_RAW
 from pipelines.orchestration import run_stages
 from tests.conftest import make_config
 
@@ -41,7 +41,7 @@ def land(landing: Path, name: str, lines: list[bytes], *, trailing_newline: bool
 
 
 def bronze_rows(spark, config: Config) -> list:
-    return spark.read.format("delta").load(bronze_path(config)).collect()
+    return spark.read.format("delta").load(BRONZE_EVENTS_RAW.location(config)).collect()
 
 
 def original_bytes(row) -> bytes:
@@ -86,7 +86,7 @@ def test_second_run_adds_nothing_and_new_files_are_picked_up_by_the_next(spark, 
 def test_bronze_rejects_update_and_delete(spark, lake: Config) -> None:
     land(Path(lake.landing), "a.jsonl", [b'{"n":1}'])
     ingest_once(spark, lake)
-    table = f"delta.`{bronze_path(lake)}`"
+    table = f"delta.`{BRONZE_EVENTS_RAW.location(lake)}`"
     for statement in (f"UPDATE {table} SET raw = 'x'", f"DELETE FROM {table}"):
         with pytest.raises(Exception, match="DELTA_CANNOT_MODIFY_APPEND_ONLY|append"):
             spark.sql(statement)
@@ -99,7 +99,7 @@ def test_describe_history_ties_every_commit_to_its_run(spark, lake: Config) -> N
     ingest_once(spark, lake)
     land(Path(lake.landing), "b.jsonl", [b'{"n":2}'])
     ingest_once(spark, lake)
-    history = spark.sql(f"DESCRIBE HISTORY delta.`{bronze_path(lake)}`").collect()
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{BRONZE_EVENTS_RAW.location(lake)}`").collect()
     writes = [h for h in history if h.operation == "WRITE"]
     assert len(writes) == 2
     metas = [json.loads(h.userMetadata) for h in history]
@@ -154,8 +154,8 @@ def test_continuous_ingest_picks_up_files_as_they_land_and_stops_cleanly(spark, 
         deadline = time.monotonic() + 90
         count = 0
         while time.monotonic() < deadline:
-            if Path(bronze_path(config), "_delta_log").exists():
-                count = spark.read.format("delta").load(bronze_path(config)).count()
+            if Path(BRONZE_EVENTS_RAW.location(config), "_delta_log").exists():
+                count = spark.read.format("delta").load(BRONZE_EVENTS_RAW.location(config)).count()
                 if count == 3:
                     break
             time.sleep(0.5)

@@ -7,9 +7,11 @@ import shutil
 import pytest
 import yaml
 
-from silver.quality_gate import REPO_EXPECTATIONS_DIR
+from pipelines.core.config import PROJECT_DIR
 from tests.conftest import make_config
 from tests.integration.silver_support import append_bronze, count, event, read, run_refine
+
+REPO_EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 
 pytestmark = pytest.mark.integration
 

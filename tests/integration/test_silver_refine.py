@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from silver.contract import SILVER_EVENTS_COLUMNS
+from pipelines.core import registry
+from pipelines.core.tables import SILVER_EVENTS
 from tests.conftest import make_config
 from tests.integration.silver_support import append_bronze, event, read, run_refine
 
@@ -87,7 +88,7 @@ def test_every_reason_code_of_the_contract_is_exercised():
 def test_silver_events_has_exactly_the_agreed_schema(spark, refined):
     df = read(spark, refined, "silver", "events")
     got = [(f.name, f.dataType.simpleString(), not f.nullable) for f in df.schema.fields]
-    want = [(name, sql.lower(), nn) for name, sql, nn, _ in SILVER_EVENTS_COLUMNS]
+    want = [(c.name, c.type.lower(), not c.nullable) for c in SILVER_EVENTS.columns]
     assert got == want
 
 
@@ -142,11 +143,10 @@ def test_no_plain_email_anywhere_in_silver_events_or_duplicates(spark, refined):
 
 
 def test_every_commit_carries_the_run_id_in_user_metadata(spark, refined):
-    from pipelines.core.catalog import table_path
 
     for schema, table in [("silver", "events"), ("silver", "events_quarantine"),
                           ("audit", "batch_ledger"), ("audit", "quality_results")]:
-        history = spark.sql(f"DESCRIBE HISTORY delta.`{table_path(refined, schema, table)}`")
+        history = spark.sql(f"DESCRIBE HISTORY delta.`{registry.table(f'{schema}.{table}').location(refined)}`")
         appends = [json.loads(r["userMetadata"]) for r in history.collect() if r["operation"] == "WRITE"]
         assert appends and all(m["run_id"] in ("run-1", "run-2") and m["stage"] == "silver" for m in appends)
 

@@ -5,7 +5,10 @@ import pytest
 
 from pipelines.core.errors import PipelineError
 from silver.contract import REASON_CODES
-from silver.quality_gate import REPO_EXPECTATIONS_DIR, find_suite, load_suite
+from pipelines.core.config import PROJECT_DIR
+from silver.quality_gate import find_suite, load_suite
+
+REPO_EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 
 
 def test_the_repository_suite_covers_every_reason_code_with_a_quarantine_expectation():

@@ -6,15 +6,18 @@ import hmac
 import json
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from silver.reference_data import DEFAULT_CHANNEL_ALIASES, DEFAULT_FX_RATES, Reference, load_channel_aliases, load_fx_rates
+from pipelines.core.config import config_from_dict
+from silver.reference_data import Reference, load_channel_aliases, load_fx_rates
 from silver.standardize import standardize
 
 KEY = b"unit-test-key"
-REFERENCE = Reference(channel_aliases=load_channel_aliases(DEFAULT_CHANNEL_ALIASES),
-                      fx_rates_usd=load_fx_rates(DEFAULT_FX_RATES), pii_key=KEY, lateness_hours=48)
+DEFAULTS = config_from_dict({}).refine  # the packaged reference data
+REFERENCE = Reference(channel_aliases=load_channel_aliases(Path(DEFAULTS.channel_aliases)),
+                      fx_rates_usd=load_fx_rates(Path(DEFAULTS.fx_rates)), pii_key=KEY, lateness_hours=48)
 INGESTED = datetime(2026, 10, 5, 0, 0, tzinfo=timezone.utc)
 
 
