@@ -25,12 +25,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from pipelines.core.config import Config, is_uri, join_path
+from pyspark.sql import SparkSession
+
+from pipelines.core import registry
+from pipelines.core.catalog import register_tables, same_location
+from pipelines.core.config import DBT_PROJECT_DIR, Config, is_uri, join_path
 from pipelines.core.errors import PipelineError
+from pipelines.core.migrations import open_warehouse
+from pipelines.core.runs import new_run_id
+from pipelines.core.spark_session import SNAPSHOT_PARTITIONS, build_session, extra_conf
+from pipelines.core.tables import SILVER_EVENTS
 
 log = logging.getLogger(__name__)
 
-PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 
 # Runtime confs dbt-spark (re)sets (it forces ANSI off, applies the profile's
 # server_side_parameters) or our on-run-start hook sets (commit metadata). dbt runs in a child
@@ -72,13 +79,13 @@ class DbtOutcome:
 
 
 def project_dir() -> Path:
-    if not (PROJECT_DIR / "dbt_project.yml").is_file():
-        raise PipelineError("DBT_PROJECT_NOT_FOUND", {"path": PROJECT_DIR})
-    return PROJECT_DIR
+    if not (DBT_PROJECT_DIR / "dbt_project.yml").is_file():
+        raise PipelineError("DBT_PROJECT_NOT_FOUND", {"path": DBT_PROJECT_DIR})
+    return DBT_PROJECT_DIR
 
 
 def dbt_target(config: Config) -> str:
-    return config.gold.target or os.environ.get("DBT_TARGET") or "local"
+    return config.gold.target
 
 
 def dbt_vars(config: Config, *, run_id: str = "", register_tables: bool = False) -> dict[str, Any]:
@@ -91,14 +98,9 @@ def dbt_vars(config: Config, *, run_id: str = "", register_tables: bool = False)
     }
 
 
-SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
-
-
 def snapshot_partitions(config: Config) -> str:
     """Delta snapshot partitions as the session factory sets them (else Delta's default, 50), for
     the plain-dbt profile, which builds its own session."""
-    from pipelines.core.spark_session import extra_conf
-
     return extra_conf(config).get(SNAPSHOT_PARTITIONS, "50")
 
 
@@ -117,18 +119,11 @@ def dbt_environment(config: Config) -> dict[str, str]:
 
 
 def docs_dir(config: Config) -> str:
-    """Where `medallion docs` writes the dbt docs site: beside the GX Data Docs (<root>/docs/gx,
-    or the configured `refine.docs_dir`), i.e. <root>/docs/dbt by default."""
-    try:
-        from silver.refine import docs_dir as gx_docs_dir
-
-        gx = gx_docs_dir(config) if getattr(getattr(config, "refine", None), "docs_dir", "") else None
-    except ImportError:  # pragma: no cover - silver not installed
-        gx = None
-    if gx:
-        return str(Path(gx).parent / "dbt")
-    root = config.paths.root
-    return join_path(root, "docs", "dbt") if not is_uri(root) else str(Path("docs", "dbt").resolve())
+    """Where `medallion docs` writes the dbt docs site (`gold.docs_dir`, a local folder)."""
+    if is_uri(config.gold.docs_dir):
+        raise PipelineError("INVALID_CONFIG_VALUE", {"key": "gold.docs_dir", "file": config.source,
+                                                     "detail": "the dbt docs site needs a local folder"})
+    return config.gold.docs_dir
 
 
 @contextlib.contextmanager
@@ -146,7 +141,7 @@ def _patched_environ(values: dict[str, str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _isolated_session(spark: Any) -> Iterator[Any]:
+def _isolated_session(spark: SparkSession) -> Iterator[SparkSession]:
     """Run dbt in a child session of `spark`: same SparkContext, same catalog (tables registered
     in the parent are visible), but its own SQL conf and temporary views. dbt-spark's `session`
     method takes the process's default session (`SparkSession.builder.getOrCreate()`), and sets
@@ -166,7 +161,7 @@ def _isolated_session(spark: Any) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def _restored_session_confs(spark: Any) -> Iterator[None]:
+def _restored_session_confs(spark: SparkSession) -> Iterator[None]:
     saved = {key: spark.conf.get(key, None) for key in _SESSION_CONFS}
     try:
         yield
@@ -178,7 +173,7 @@ def _restored_session_confs(spark: Any) -> Iterator[None]:
                 spark.conf.set(key, value)
 
 
-def run_dbt(spark: Any, config: Config, command: Sequence[str], extra_args: Sequence[str] = (),
+def run_dbt(spark: SparkSession, config: Config, command: Sequence[str], extra_args: Sequence[str] = (),
             *, run_id: str = "") -> DbtOutcome:
     """Invoke dbt in this process (`command` e.g. ["build"], ["docs", "generate"])."""
     from dbt.cli.main import dbtRunner
@@ -252,55 +247,44 @@ def _target_path(project: Path, extra_args: Sequence[str]) -> str:
     return os.environ.get("DBT_TARGET_PATH") or str(project / "target")
 
 
-def _check_sources(spark: Any, config: Config, registered: list[str]) -> None:
-    if "silver.events" not in registered:
+def _check_sources(config: Config, registered: list[str]) -> None:
+    if SILVER_EVENTS.qualified_name not in registered:
         raise PipelineError("GOLD_SOURCE_MISSING", {
-            "table": "silver.events", "path": join_path(config.warehouse, "silver", "events")})
+            "table": SILVER_EVENTS.qualified_name, "path": SILVER_EVENTS.location(config)})
 
 
-# Schemas whose Delta tables dbt writes (marts; the attribution table).
-GOLD_TABLE_SCHEMAS = ("gold", "gold_intermediate")
-
-
-def _forget_foreign_gold_tables(spark: Any, config: Config, registered: Sequence[str] = ()) -> list[str]:
+def _forget_foreign_gold_tables(spark: SparkSession, config: Config, registered: Sequence[str] = ()) -> list[str]:
     """Unregister Gold tables this session knows from another warehouse (a process that builds
     for two configs). Otherwise dbt would `create or replace` them at the old location's name
     and Delta refuses the location mismatch. External tables: dropping the entry keeps files.
     Tables `register_tables` just (re)pointed at this warehouse (`registered`) are not checked
     again: each check is a DESCRIBE DETAIL, i.e. a Delta snapshot load."""
     forgotten = []
-    for schema in GOLD_TABLE_SCHEMAS:
-        if not spark.catalog.databaseExists(schema):
+    for spec in registry.stored_tables():
+        name = spec.qualified_name
+        if spec.writer != registry.Writer.DBT or name in registered or not spark.catalog.tableExists(name):
             continue
-        for table in spark.catalog.listTables(schema):
-            if table.isTemporary or table.tableType == "VIEW":
-                continue
-            name = f"{schema}.{table.name}"
-            if name in registered:
-                continue
-            try:
-                location = spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
-            except Exception:  # noqa: BLE001 - unreadable (files gone): forget it as well
-                location = ""
-            expected = join_path(config.warehouse, schema, table.name)
-            if location.removeprefix("file:").rstrip("/") != expected.removeprefix("file:").rstrip("/"):
-                spark.sql(f"DROP TABLE IF EXISTS {name}")
-                forgotten.append(name)
+        try:
+            location = spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
+        except Exception:  # noqa: BLE001 - unreadable (files gone): forget it as well
+            location = ""
+        if not same_location(location, spec.location(config)):
+            spark.sql(f"DROP TABLE IF EXISTS {name}")
+            forgotten.append(name)
     if forgotten:
         log.info("unregistered Gold tables of another warehouse: %s", ", ".join(forgotten))
     return forgotten
 
 
-def prepare_session(config: Config, spark: Any = None) -> Any:
-    """The pipeline's session with every warehouse table registered (creates it if needed)."""
-    from pipelines.core.catalog import register_tables
-    from pipelines.core.spark_session import build_session
-
+def prepare_session(config: Config, spark: SparkSession | None = None) -> SparkSession:
+    """The pipeline's session (created if needed) on an up-to-date warehouse, every registry
+    table present registered by name."""
     spark = spark or build_session(config, app_suffix="gold")
+    open_warehouse(spark, config)
     registered = register_tables(spark, config)
     _forget_foreign_gold_tables(spark, config, registered)
     if dbt_target(config) == "local":
-        _check_sources(spark, config, registered)
+        _check_sources(config, registered)
     return spark
 
 
@@ -319,7 +303,7 @@ def production_build_args(extra_args: Sequence[str]) -> list[str]:
     return args if chosen else [*args, "--exclude-resource-type", "unit_test"]
 
 
-def build_gold(config: Config, extra_args: Sequence[str] = (), *, spark: Any = None,
+def build_gold(config: Config, extra_args: Sequence[str] = (), *, spark: SparkSession | None = None,
                run_id: str = "") -> DbtOutcome:
     """`dbt build` against the configured warehouse: models and data tests (unit tests only when
     asked for, see production_build_args)."""
@@ -327,7 +311,7 @@ def build_gold(config: Config, extra_args: Sequence[str] = (), *, spark: Any = N
     return run_dbt(spark, config, ["build"], production_build_args(extra_args), run_id=run_id)
 
 
-def generate_docs(config: Config, extra_args: Sequence[str] = (), *, spark: Any = None) -> tuple[DbtOutcome, str]:
+def generate_docs(config: Config, extra_args: Sequence[str] = (), *, spark: SparkSession | None = None) -> tuple[DbtOutcome, str]:
     """`dbt docs generate` into `docs_dir(config)`; returns the outcome and the index.html path."""
     spark = prepare_session(config, spark)
     out = docs_dir(config)
@@ -337,8 +321,6 @@ def generate_docs(config: Config, extra_args: Sequence[str] = (), *, spark: Any 
 
 def cmd_build(config: Config, extra_args: Sequence[str]) -> int:
     """CLI entry: print a concise summary; non-zero when anything failed."""
-    from pipelines.core.runs import new_run_id
-
     outcome = build_gold(config, extra_args, run_id=new_run_id())
     print(outcome.summary())
     if outcome.success:
