@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
+import yaml
 
-from pipelines.core.config import Config, load_config
+from pipelines.core.config import BUILTIN, PROJECT_DIR, Config, load_config
 from pipelines.core.errors import PipelineError
 
 
@@ -131,3 +133,66 @@ def test_example_config_in_the_repository_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "medallion.example.yaml"
     config = load_config(str(example), env={})
     assert config.source == str(example)
+
+
+def _keys(cls: type, prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for fld in dataclasses.fields(cls):
+        if fld.metadata.get("internal"):
+            continue
+        hint = typing.get_type_hints(cls)[fld.name]
+        if dataclasses.is_dataclass(hint):
+            out |= _keys(hint, f"{prefix}{fld.name}.")
+        else:
+            out.add(f"{prefix}{fld.name}")
+    return out
+
+
+def _file_keys(data: dict, prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for key, value in data.items():
+        if isinstance(value, dict) and key != "conf":
+            out |= _file_keys(value, f"{prefix}{key}.")
+        else:
+            out.add(f"{prefix}{key}")
+    return out
+
+
+def test_example_config_lists_every_key_with_its_default(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "medallion.example.yaml"
+    data = yaml.safe_load(example.read_text(encoding="utf-8"))
+    assert _file_keys(data) == _keys(Config)
+    # ... with the built-in defaults (so copying it changes nothing)
+    copied = write(tmp_path / "copy.yaml", example.read_text(encoding="utf-8"))
+    assert dataclasses.replace(load_config(str(copied), env={}), source=BUILTIN) == load_config(env={}, cwd=tmp_path)
+
+
+def test_every_path_field_is_resolved_at_load_to_an_absolute_path_or_uri(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "medallion.yaml", "paths: {root: data, landing: s3a://b/landing}\n"
+                                             "refine: {docs_dir: gx-docs, fx_rates: ref/fx.yaml}\n")
+    config = load_config(str(cfg), env={})
+    assert config.refine.docs_dir == str(tmp_path / "gx-docs")
+    assert config.refine.fx_rates == str(tmp_path / "ref" / "fx.yaml")
+    assert config.refine.expectations_dir == str(PROJECT_DIR / "expectations")
+    assert config.gold.docs_dir == str(tmp_path / "data" / "docs" / "dbt")
+    assert config.landing == "s3a://b/landing"
+
+    def paths(obj: object) -> list[str]:
+        found = []
+        for fld in dataclasses.fields(obj):
+            value = getattr(obj, fld.name)
+            if dataclasses.is_dataclass(value):
+                found += paths(value)
+            elif fld.metadata.get("path"):
+                found.append(value)
+        return found
+    resolved = paths(config)
+    assert len(resolved) == 9  # 4 paths, 4 refine, 1 gold
+    assert all(("://" in p) or (Path(p).is_absolute() and "{" not in p) for p in resolved), resolved
+
+
+def test_an_environment_override_is_validated_like_a_file_value(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError) as err:
+        load_config(env={"DBT_TARGET": "prod"}, cwd=tmp_path)
+    assert err.value.code == "INVALID_CONFIG_VALUE" and "DBT_TARGET" in err.value.params["key"]
+    assert load_config(env={"DBT_TARGET": "thrift"}, cwd=tmp_path).gold.target == "thrift"
