@@ -9,15 +9,15 @@ one Delta commit tagged with `txnAppId` (derived from the checkpoint's query id)
 """
 from __future__ import annotations
 
-import json
 import logging
 from pyspark.sql import Column, DataFrame, SparkSession, functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from pipelines.core import delta_io, storage
-from pipelines.core.config import Config, join_path
+from pipelines.core import checkpoints, delta_io, storage
+from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
 from pipelines.core.runs import commit_metadata
+from pipelines.core.streams import start_foreach_batch
 from pipelines.core.tables import BRONZE_EVENTS_RAW
 
 log = logging.getLogger(__name__)
@@ -83,11 +83,7 @@ class BronzeBatchWriter:
     def stream_id(self, spark: SparkSession) -> str:
         """The streaming query id Spark stored in the checkpoint (stable across restarts)."""
         if self._stream_id is None:
-            text = storage.read_text(spark, join_path(self.checkpoint, "metadata"))
-            if not text:
-                raise PipelineError("CHECKPOINT_MISMATCH",
-                                    {"detail": f"no query metadata in checkpoint {self.checkpoint}"})
-            self._stream_id = json.loads(text.splitlines()[0])["id"]
+            self._stream_id = checkpoints.query_id(spark, self.checkpoint)
         return self._stream_id
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
@@ -105,7 +101,7 @@ def guard_new_checkpoint(spark: SparkSession, config: Config) -> None:
     A new checkpoint re-reads every landing file, which would append every line a second time.
     """
     checkpoint = config.checkpoint(STREAM_NAME)
-    if storage.exists(spark, join_path(checkpoint, "metadata")):
+    if checkpoints.exists(spark, checkpoint):
         return
     if delta_io.read_table(spark, config, TABLE).limit(1).count():
         raise PipelineError("CHECKPOINT_MISMATCH", {"detail": (
@@ -119,16 +115,9 @@ def start_ingest(spark: SparkSession, config: Config, run_id: str, *, continuous
     """Start the landing -> Bronze stream; the caller awaits or stops the returned query."""
     if not delta_io.create_table(spark, config, TABLE):  # a table created just now has no rows to protect
         guard_new_checkpoint(spark, config)
-    writer = (
-        read_landing(spark, config).writeStream.queryName(STREAM_NAME)
-        .foreachBatch(BronzeBatchWriter(config, run_id))
-        .option("checkpointLocation", config.checkpoint(STREAM_NAME))
-    )
-    if continuous:
-        interval_ms = max(1, int(config.ingest.trigger_interval_seconds * 1000))
-        writer = writer.trigger(processingTime=f"{interval_ms} milliseconds")
-    else:
-        writer = writer.trigger(availableNow=True)
     log.info("bronze ingest: %s -> %s (%s)", config.landing, TABLE.location(config),
              "continuous" if continuous else "once")
-    return writer.start()
+    return start_foreach_batch(
+        read_landing(spark, config), STREAM_NAME, BronzeBatchWriter(config, run_id),
+        checkpoint=config.checkpoint(STREAM_NAME), continuous=continuous,
+        trigger_interval_seconds=config.ingest.trigger_interval_seconds)

@@ -14,11 +14,26 @@ import json
 import sys
 from typing import Any, Iterable, Iterator, TextIO
 
+from pyspark.sql import SparkSession
+
+from pipelines.core.catalog import register_tables
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
+from pipelines.core.migrations import check_warehouse
+from pipelines.core.spark_session import build_session
 
 
-def run_query(spark: Any, sql: str) -> Any:
+def query_session(config: Config, spark: SparkSession | None = None) -> SparkSession:
+    """A session for reading the warehouse by table name: a warehouse written by a newer
+    medallion is refused (an older one reads the same); every registry table present is
+    registered."""
+    spark = spark or build_session(config)
+    check_warehouse(spark, config)
+    register_tables(spark, config)
+    return spark
+
+
+def run_query(spark: SparkSession, sql: str) -> Any:
     """Run one statement; analysis errors become `PipelineError("SQL_FAILED")`."""
     from pyspark.errors import AnalysisException, ParseException
 
@@ -100,14 +115,10 @@ def _rows(df: Any) -> Iterator[Any]:
 
 
 def print_query(config: Config, sql: str, *, fmt: str = "table", limit: int = 1000,
-                out: TextIO | None = None, spark: Any = None) -> int:
+                out: TextIO | None = None, spark: SparkSession | None = None) -> int:
     """Run `sql` against the warehouse and print the result; returns the exit status."""
-    from pipelines.core.catalog import register_tables
-    from pipelines.core.spark_session import build_session
-
     out = out or sys.stdout
-    spark = spark or build_session(config)
-    register_tables(spark, config)
+    spark = query_session(config, spark)
     df = run_query(spark, sql)
     columns = df.columns
     if fmt == "json":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import csv
 import datetime as dt
 import hashlib
 import json
@@ -19,6 +20,7 @@ import random
 import secrets
 from dataclasses import dataclass
 from operator import itemgetter
+from pathlib import Path
 from typing import Any, Callable, Iterable
 from urllib.parse import urlparse
 
@@ -111,39 +113,18 @@ class _Campaign:
     utm_medium: str
 
 
-_CAMPAIGNS: tuple[_Campaign, ...] = (
-    # id, raw channel spellings, currency, CTR, CPM and CPC in USD, journey weight, utm source/medium
-    _Campaign("cmp-search-brand-us", ("Google Ads", "google_ads"),
-              "USD", 0.08, 4.0, 1.6, 12, "google", "cpc"),
-    _Campaign("cmp-search-generic-us", ("google_ads", "paid_search"),
-              "USD", 0.05, 5.0, 2.4, 10, "google", "cpc"),
-    _Campaign("cmp-search-eu", ("Google Ads",),
-              "EUR", 0.05, 4.0, 2.0, 6, "google", "cpc"),
-    _Campaign("cmp-social-prospecting", ("fb", "FACEBOOK"),
-              "USD", 0.015, 6.0, 1.1, 12, "facebook", "paid_social"),
-    _Campaign("cmp-social-retargeting", ("Meta", "fb"),
-              "USD", 0.03, 8.0, 0.9, 7, "facebook", "paid_social"),
-    _Campaign("cmp-social-uk", ("FACEBOOK", "Meta"),
-              "GBP", 0.02, 6.0, 1.0, 5, "instagram", "paid_social"),
-    _Campaign("cmp-display-awareness", ("display", "DV360"),
-              "USD", 0.008, 3.0, 0.8, 12, "dv360", "display"),
-    _Campaign("cmp-display-jp", ("DV360",),
-              "JPY", 0.01, 2.5, 0.7, 4, "dv360", "display"),
-    _Campaign("cmp-email-newsletter", ("e-mail", "Email"),
-              "USD", 0.04, 0.5, 0.1, 8, "newsletter", "email"),
-    _Campaign("cmp-email-winback", ("Email",),
-              "CAD", 0.03, 0.5, 0.1, 3, "crm", "email"),
-    _Campaign("cmp-affiliate-partners", ("affiliate",),
-              "EUR", 0.03, 1.0, 1.2, 5, "partners", "affiliate"),
-    _Campaign("cmp-organic-seo", ("Organic",),
-              "USD", 0.06, 0.3, 0.05, 8, "google", "organic"),
-    _Campaign("cmp-referral-program", ("referral",),
-              "USD", 0.07, 0.2, 0.3, 3, "friends", "referral"),
-    _Campaign("cmp-direct-qr", ("direct",),
-              "USD", 0.06, 0.2, 0.05, 2, "print", "qr"),
-    _Campaign("cmp-tiktok-creators", ("tiktok-influencer",),
-              "USD", 0.02, 5.0, 0.8, 3, "tiktok", "influencer"),
-)
+def _load_campaigns() -> tuple[_Campaign, ...]:
+    """The generator's campaigns (a data file beside this module): id, raw channel spellings
+    (`|`-separated), currency, CTR, CPM and CPC in USD, journey weight, utm source/medium."""
+    with open(Path(__file__).with_name("sample_campaigns.csv"), encoding="utf-8", newline="") as handle:
+        return tuple(
+            _Campaign(r["campaign_id"], tuple(r["channel_spellings"].split("|")), r["currency"],
+                      float(r["ctr"]), float(r["cpm_usd"]), float(r["cpc_usd"]), int(r["weight"]),
+                      r["utm_source"], r["utm_medium"])
+            for r in csv.DictReader(handle))
+
+
+_CAMPAIGNS: tuple[_Campaign, ...] = _load_campaigns()
 
 _FIRST_NAMES = ("anna", "ben", "chloe", "david", "emma", "felix", "grace", "hugo", "ines", "jonas",
                 "kenji", "lea", "mateo", "nora", "oscar", "priya", "quinn", "rosa", "sam", "yuki")

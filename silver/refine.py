@@ -30,11 +30,12 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from pipelines.core import delta_io, storage
+from pipelines.core import checkpoints, delta_io
 from pipelines.core.catalog import delta_table_exists
-from pipelines.core.config import Config, is_uri, join_path
+from pipelines.core.config import Config, is_uri
 from pipelines.core.errors import PipelineError
 from pipelines.core.runs import commit_metadata
+from pipelines.core.streams import start_foreach_batch
 from pipelines.core.tables import (AUDIT_BATCH_LEDGER, AUDIT_QUALITY_RESULTS, BRONZE_EVENTS_RAW, SILVER_EVENTS,
                                    SILVER_EVENTS_DUPLICATES, SILVER_EVENTS_QUARANTINE, SILVER_TABLES)
 from silver import batch_ledger, quality_results
@@ -129,11 +130,7 @@ class RefineBatch:
     def txn_app_id(self, spark: SparkSession) -> str:
         """`medallion-silver-<query id>`: the id Spark stores in this stream's checkpoint."""
         if self._app_id is None:
-            text = storage.read_text(spark, join_path(self.checkpoint, "metadata"))
-            if not text:
-                raise PipelineError("CHECKPOINT_MISMATCH",
-                                    {"detail": f"no query metadata in checkpoint {self.checkpoint}"})
-            self._app_id = f"medallion-silver-{json.loads(text.splitlines()[0])['id']}"
+            self._app_id = f"medallion-silver-{checkpoints.query_id(spark, self.checkpoint)}"
         return self._app_id
 
     def silver_before_batch(self, spark: SparkSession, app_id: str, batch_id: int) -> DataFrame:
@@ -305,18 +302,10 @@ def start_refine(spark: SparkSession, config: Config, run_id: str, *, continuous
     gate = QualityGate(suite, docs_dir=docs_dir(config), pandas_max_rows=config.refine.gx_pandas_max_rows)
     batch_fn = RefineBatch(config, run_id, reference=load_reference(config), gate=gate,
                            on_table_written=on_table_written)
-    writer = (
-        source.writeStream.queryName(STREAM_NAME)
-        .foreachBatch(batch_fn)
-        .option("checkpointLocation", config.checkpoint(STREAM_NAME))
-    )
-    if continuous:
-        interval_ms = max(1, int(config.refine.trigger_interval_seconds * 1000))
-        writer = writer.trigger(processingTime=f"{interval_ms} milliseconds")
-    else:
-        writer = writer.trigger(availableNow=True)
     log.info("silver refine: suite %s (%s) from %s (%s)", suite.name, suite.digest, suite.path,
              "continuous" if continuous else "once")
-    query = writer.start()
+    query = start_foreach_batch(
+        source, STREAM_NAME, batch_fn, checkpoint=config.checkpoint(STREAM_NAME), continuous=continuous,
+        trigger_interval_seconds=config.refine.trigger_interval_seconds)
     query.refine_batch = batch_fn  # type: ignore[attr-defined]  # for benchmarks/diagnostics
     return query

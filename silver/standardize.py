@@ -29,6 +29,13 @@ NUMERIC = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 MIN_EVENT_TS = "2000-01-01 00:00:00"
 MAX_EVENT_TS = "2100-01-01 00:00:00"
 
+# Contract fields carried as trimmed text (blank -> NULL), and the column each becomes.
+TRIMMED_FIELDS = {
+    "event_id": "event_id", "event_ts": "event_ts_raw", "campaign_id": "campaign_id",
+    "channel": "channel_raw", "user_id": "user_id", "order_id": "order_id", "revenue": "revenue_raw",
+    "cost": "cost_raw", "utm_source": "utm_source", "utm_medium": "utm_medium",
+    "utm_campaign": "utm_campaign", "properties": "properties",
+}
 BRONZE_LINEAGE = ("raw", "raw_bytes", "_bronze_id", "_source", "_ingested_at", "_ingest_batch_id")
 EVIDENCE_COLUMNS = ("_utf8_valid", "_json_ok", "_record_bytes", "event_ts_raw", "revenue_raw", "cost_raw")
 
@@ -94,21 +101,10 @@ def standardize(bronze: DataFrame, reference: Reference) -> DataFrame:
         F.col("raw_bytes").isNull().alias("_utf8_valid"),
         (F.col("_p").isNotNull() & p(CORRUPT_RECORD).isNull()).alias("_json_ok"),
         F.coalesce(F.octet_length("raw_bytes"), F.octet_length("raw")).alias("_record_bytes"),
-        clean_text(p("event_id")).alias("event_id"),
         F.lower(clean_text(p("event_type"))).alias("event_type"),
-        clean_text(p("event_ts")).alias("event_ts_raw"),
-        clean_text(p("campaign_id")).alias("campaign_id"),
-        clean_text(p("channel")).alias("channel_raw"),
-        clean_text(p("user_id")).alias("user_id"),
         normalize_email(p("email")).alias("_email_norm"),
-        clean_text(p("order_id")).alias("order_id"),
-        clean_text(p("revenue")).alias("revenue_raw"),
-        clean_text(p("cost")).alias("cost_raw"),
         F.upper(clean_text(p("currency"))).alias("currency"),
-        clean_text(p("utm_source")).alias("utm_source"),
-        clean_text(p("utm_medium")).alias("utm_medium"),
-        clean_text(p("utm_campaign")).alias("utm_campaign"),
-        clean_text(p("properties")).alias("properties"),
+        *[clean_text(p(field)).alias(name) for field, name in TRIMMED_FIELDS.items()],
     )
     event_ts = within_plausible_range(parse_event_ts(F.col("event_ts_raw")))
     fx_rate = F.try_element_at(_literal_map(dict(reference.fx_rates_usd), FX_TYPE), F.col("currency"))
