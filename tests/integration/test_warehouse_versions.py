@@ -1,0 +1,85 @@
+"""Warehouse layout versions: new warehouses are stamped, older ones upgraded in place (at start
+or by `medallion migrate`), newer ones refused. The upgrade of a warehouse really built by the
+previous release is in tests/e2e/test_previous_version.py."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.core import delta_io, storage
+from pipelines.core.delta_io import SCHEMA_VERSION
+from pipelines.core.errors import PipelineError
+from pipelines.core.migrations import check_warehouse, marker_path, open_warehouse, warehouse_version
+from pipelines.core.registry import SCHEMA_VERSION_PROPERTY
+from pipelines.core.tables import PIPELINE_TABLES
+from tests.integration.test_cli import write_config
+
+pytestmark = pytest.mark.integration
+
+
+def _properties(spark, config, spec) -> dict[str, str]:
+    rows = spark.sql(f"SHOW TBLPROPERTIES delta.`{spec.location(config)}`").collect()
+    return {r["key"]: r["value"] for r in rows}
+
+
+def _unversioned_warehouse(spark, config) -> None:
+    """Tables as medallion built them before layout versions were recorded: no marker, no
+    `medallion.schema_version` property."""
+    for spec in PIPELINE_TABLES:
+        delta_io.create_table(spark, config, spec)
+        spark.sql(f"ALTER TABLE delta.`{spec.location(config)}` UNSET TBLPROPERTIES ('{SCHEMA_VERSION_PROPERTY}')")
+
+
+def test_a_new_warehouse_is_stamped_with_the_current_version(spark, lake):
+    assert warehouse_version(spark, lake) is None
+    assert open_warehouse(spark, lake) == []
+    assert warehouse_version(spark, lake) == SCHEMA_VERSION
+    assert json.loads(storage.read_text(spark, marker_path(lake)))["schema_version"] == SCHEMA_VERSION
+
+
+def test_an_unversioned_warehouse_is_upgraded_in_place_and_a_dry_run_changes_nothing(spark, lake):
+    _unversioned_warehouse(spark, lake)
+    assert warehouse_version(spark, lake) == 1
+
+    planned = open_warehouse(spark, lake, dry_run=True)
+    assert planned and warehouse_version(spark, lake) == 1
+    assert SCHEMA_VERSION_PROPERTY not in _properties(spark, lake, PIPELINE_TABLES[0])
+
+    assert open_warehouse(spark, lake) == planned
+    assert warehouse_version(spark, lake) == SCHEMA_VERSION
+    for spec in PIPELINE_TABLES:
+        assert _properties(spark, lake, spec)[SCHEMA_VERSION_PROPERTY] == str(SCHEMA_VERSION), spec.qualified_name
+    assert open_warehouse(spark, lake) == []  # nothing left to do
+
+
+def test_medallion_migrate_reports_and_applies_the_steps(spark, tmp_path: Path, capsys):
+    cfg = write_config(tmp_path)
+    from pipelines.core.config import load_config
+
+    config = load_config(str(cfg))
+    _unversioned_warehouse(spark, config)
+    assert main(["--config", str(cfg), "migrate", "--dry-run"]) == 0
+    assert "would apply v2" in capsys.readouterr().out
+    assert warehouse_version(spark, config) == 1
+    assert main(["--config", str(cfg), "migrate"]) == 0
+    assert "applied v2" in capsys.readouterr().out
+    assert warehouse_version(spark, config) == SCHEMA_VERSION
+
+
+def test_a_warehouse_written_by_a_newer_medallion_is_refused(spark, tmp_path: Path, capsys):
+    cfg = write_config(tmp_path)
+    from pipelines.core.config import load_config
+
+    config = load_config(str(cfg))
+    storage.write_text(spark, marker_path(config), json.dumps({"schema_version": SCHEMA_VERSION + 1}))
+    for check in (open_warehouse, check_warehouse):
+        with pytest.raises(PipelineError) as err:
+            check(spark, config)
+        assert err.value.code == "WAREHOUSE_TOO_NEW"
+    assert main(["--config", str(cfg), "run", "--once"]) == 2
+    err_text = capsys.readouterr().err
+    assert "[WAREHOUSE_TOO_NEW]" in err_text and "Traceback" not in err_text
+    assert main(["--config", str(cfg), "sql", "select 1"]) == 2

@@ -1,0 +1,83 @@
+"""The table registry: one description of every table, with lineage and personal-data columns."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.core import registry
+from pipelines.core.config import config_from_dict
+from pipelines.core.errors import PipelineError
+from pipelines.core.registry import PersonalData, Writer
+from pipelines.core.tables import DECLARATIONS, load_declarations
+
+# DESIGN.md "Lineage columns (carried from the start)".
+REQUIRED_LINEAGE = {
+    "bronze.events_raw": {"_bronze_id", "_source", "_ingested_at", "_ingest_batch_id"},
+    "silver.events": {"_bronze_id", "_silver_batch_id", "_processed_at", "_gate_run_id"},
+    "silver.events_quarantine": {"_bronze_id", "_silver_batch_id", "_processed_at", "_gate_run_id"},
+}
+
+
+def test_every_table_the_product_owns_is_listed_once_with_its_layer_and_writer():
+    names = [t.qualified_name for t in registry.all_tables()]
+    assert len(names) == len(set(names))
+    assert {"bronze.events_raw", "silver.events", "silver.events_quarantine", "silver.events_duplicates",
+            "audit.batch_ledger", "audit.quality_results", "gold.fct_campaign_performance_daily",
+            "gold.fct_channel_cac_monthly", "gold.fct_customer_ltv", "gold.dim_campaigns",
+            "gold.dim_channels", "gold_intermediate.int_purchases__attributed"} <= set(names)
+    assert {t.writer for t in registry.all_tables() if t.schema.startswith("gold")} == {Writer.DBT}
+    assert registry.schemas(Writer.DBT) and "bronze" not in registry.schemas(Writer.DBT)
+
+
+def test_a_table_lives_at_warehouse_schema_name():
+    config = config_from_dict({"paths": {"warehouse": "s3a://lake/wh"}})
+    assert registry.table("silver.events").location(config) == "s3a://lake/wh/silver/events"
+
+
+def test_design_lineage_columns_are_marked_as_lineage():
+    for name, required in REQUIRED_LINEAGE.items():
+        assert required <= set(registry.table(name).lineage_columns), name
+
+
+def test_personal_data_is_classified_wherever_it_is_kept():
+    for spec in registry.all_tables():
+        for column in spec.columns:
+            if column.name in ("raw", "raw_bytes", "email"):
+                assert column.personal_data == PersonalData.DIRECT, f"{spec.qualified_name}.{column.name}"
+            if column.name in ("user_id", "email_hash"):
+                assert column.personal_data == PersonalData.PSEUDONYMOUS, f"{spec.qualified_name}.{column.name}"
+    assert "email" not in registry.table("silver.events").column_names  # only its keyed hash
+
+
+def test_gold_columns_carry_the_types_of_their_dbt_contracts():
+    ltv = registry.table("gold.fct_customer_ltv")
+    assert ltv.column("user_id").personal_data == PersonalData.PSEUDONYMOUS
+    assert all(c.type for c in ltv.columns)
+
+
+def test_an_unknown_table_name_is_a_clear_error():
+    with pytest.raises(PipelineError) as err:
+        registry.table("silver.nope")
+    assert err.value.code == "TABLE_NOT_IN_REGISTRY"
+
+
+@pytest.mark.parametrize("edit", [
+    lambda text: text.replace("  writer: silver\n", "  writer: silver\n  owner: me\n", 1),
+    lambda text: text.replace("{name: raw_bytes, type: BINARY,", "{name: raw_bytes, typo: BINARY,", 1),
+    lambda text: text.replace("partitioned_by: [event_date]", "partitioned_by: [event_day]", 1),
+])
+def test_a_broken_declaration_is_refused_naming_the_file(tmp_path: Path, edit):
+    broken = tmp_path / "tables.yaml"
+    broken.write_text(edit(DECLARATIONS.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(PipelineError) as err:
+        load_declarations(broken)
+    assert err.value.code == "REGISTRY_INVALID" and "tables.yaml" in err.value.params["detail"]
+
+
+def test_table_properties_carry_constraints_statistics_and_the_layout_version():
+    props = registry.table("silver.events").table_properties(schema_version=7)
+    assert props["medallion.layer"] == "silver"
+    assert props["medallion.schema_version"] == "7"
+    assert props["delta.constraints.event_type_known"].startswith("event_type IN ('impression'")
+    assert "properties" not in props["delta.dataSkippingStatsColumns"].split(",")
