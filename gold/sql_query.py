@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any, Iterable, Iterator, TextIO
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.core.catalog import register_tables
 from pipelines.core.config import Config
@@ -33,7 +33,7 @@ def query_session(config: Config, spark: SparkSession | None = None) -> SparkSes
     return spark
 
 
-def run_query(spark: SparkSession, sql: str) -> Any:
+def run_query(spark: SparkSession, sql: str) -> DataFrame:
     """Run one statement; analysis errors become `PipelineError("SQL_FAILED")`."""
     from pyspark.errors import AnalysisException, ParseException
 

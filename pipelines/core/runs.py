@@ -7,6 +7,8 @@ import secrets
 from datetime import datetime, timezone
 from typing import Any
 
+from pyspark.sql import SparkSession
+
 COMMIT_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
 
@@ -20,6 +22,6 @@ def commit_metadata(run_id: str, stage: str, **extra: Any) -> str:
     return json.dumps({"run_id": run_id, "stage": stage, **extra}, sort_keys=True, default=str)
 
 
-def tag_session_commits(spark: Any, run_id: str, stage: str) -> None:
+def tag_session_commits(spark: SparkSession, run_id: str, stage: str) -> None:
     """Default commit metadata for commits without an explicit `userMetadata` option (DDL...)."""
     spark.conf.set(COMMIT_METADATA_CONF, commit_metadata(run_id, stage))
