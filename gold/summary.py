@@ -1,6 +1,9 @@
 """`medallion show`: what the pipeline produced, layer by layer, ending with the Gold metrics.
 
-Each section runs only when its tables exist, so the command is useful after any stage.
+Each section runs only when its tables exist, so the command is useful after any stage. Bronze
+and Silver sections count rows; the Gold sections only select columns of the marts
+`fct_campaign_performance` and `fct_channel_cac`: ROI, ROAS, CAC... are defined in the dbt
+project alone (an exposure there names this command as a consumer).
 """
 from __future__ import annotations
 
@@ -22,16 +25,15 @@ SECTIONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("Silver: quarantined rows per reason", ("silver.events_quarantine",), """
         select reason, count(*) as rows from silver.events_quarantine
         lateral view explode(reasons) r as reason group by reason order by rows desc"""),
-    ("Gold: top campaigns by ROI", ("gold.fct_campaign_performance_daily",), """
-        select campaign_id, sum(spend_usd) as spend_usd, sum(revenue_usd) as revenue_usd,
-               round(try_divide(sum(revenue_usd) - sum(spend_usd), sum(spend_usd)), 3) as roi,
-               round(try_divide(sum(revenue_usd), sum(spend_usd)), 3) as roas
-        from gold.fct_campaign_performance_daily group by campaign_id
-        order by roi desc nulls last limit 10"""),
-    ("Gold: CAC by channel", ("gold.fct_channel_cac_monthly",), """
-        select channel, sum(spend_usd) as spend_usd, sum(new_customers) as new_customers,
-               round(try_divide(sum(spend_usd), sum(new_customers)), 2) as cac_usd
-        from gold.fct_channel_cac_monthly group by channel order by cac_usd nulls last"""),
+    # Gold: metric columns selected as dbt computed them (defined in dbt_project only); order and
+    # limit here, no arithmetic.
+    ("Gold: top campaigns by ROI", ("gold.fct_campaign_performance",), """
+        select campaign_id, spend_usd, revenue_usd, roi, roas
+        from gold.fct_campaign_performance
+        order by roi desc nulls last, campaign_id limit 10"""),
+    ("Gold: CAC by channel", ("gold.fct_channel_cac",), """
+        select channel, spend_usd, new_customers, cac_usd
+        from gold.fct_channel_cac order by cac_usd nulls last, channel"""),
 )
 
 

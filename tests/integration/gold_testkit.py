@@ -6,10 +6,12 @@ Python from event dicts, so a wrong join or window in the dbt models shows up as
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import itertools
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any, Iterable
 
 from pipelines.core.config import Config, join_path
@@ -36,6 +38,15 @@ COLUMNS = ("event_id", "event_type", "event_ts", "event_date", "campaign_id", "c
 
 Q4 = Decimal("0.0001")
 _ids = itertools.count(1)
+
+
+SEEDS_DIR = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds"
+
+
+def seed_fx_rates_usd() -> dict[str, Decimal]:
+    """currency -> USD per unit, from the FX seed (the one copy Silver and dbt both read)."""
+    with (SEEDS_DIR / "fx_rates_usd.csv").open(encoding="utf-8", newline="") as handle:
+        return {row["currency"]: Decimal(row["usd_per_unit"]) for row in csv.DictReader(handle)}
 
 
 def silver_events_path(config: Config) -> str:
@@ -158,46 +169,57 @@ def attribute(events: list[dict], window_days: int = 30) -> list[dict]:
     return out
 
 
-def expected_campaign_daily(events: list[dict]) -> dict[tuple, dict]:
-    """(campaign_id, date) -> metrics of fct_campaign_performance_daily."""
-    acc: dict[tuple, dict] = defaultdict(lambda: {"impressions": 0, "clicks": 0, "spend_usd": Decimal(0),
-                                                   "conversions": 0, "revenue_usd": Decimal(0)})
+def _campaign_counts(events: list[dict], key: Any) -> dict[Any, dict]:
+    """Impressions, clicks, spend and attributed conversions/revenue per `key(campaign_id, date)`."""
+    acc: dict[Any, dict] = defaultdict(lambda: {"impressions": 0, "clicks": 0, "spend_usd": Decimal(0),
+                                                 "conversions": 0, "revenue_usd": Decimal(0)})
     for e in events:
         if e["campaign_id"] is None:
             continue
-        key = (e["campaign_id"], e["event_date"])
+        k = key(e["campaign_id"], e["event_date"])
         if e["event_type"] == "impression":
-            acc[key]["impressions"] += 1
+            acc[k]["impressions"] += 1
         elif e["event_type"] == "click":
-            acc[key]["clicks"] += 1
+            acc[k]["clicks"] += 1
         elif e["event_type"] == "ad_spend":
-            acc[key]["spend_usd"] += e["cost_usd"] or Decimal(0)
+            acc[k]["spend_usd"] += e["cost_usd"] or Decimal(0)
     for p in attribute(events):
         if p["campaign_id"] is not None:
-            key = (p["campaign_id"], p["purchase_date"])
-            acc[key]["conversions"] += 1
-            acc[key]["revenue_usd"] += p["revenue_usd"]
-    out = {}
-    for key, m in acc.items():
-        spend, revenue = m["spend_usd"], m["revenue_usd"]
-        ctr = _ratio(m["clicks"], m["impressions"])
-        out[key] = {
-            **m, "spend_usd": _money(spend), "revenue_usd": _money(revenue),
-            "ctr": None if ctr is None else float(ctr),
-            "cpc_usd": _money(_ratio(spend, m["clicks"])) if spend > 0 else None,
-            "cpa_usd": _money(_ratio(spend, m["conversions"])) if spend > 0 else None,
-            "roas": None if not spend else float(revenue / spend),
-            "roi": None if not spend else float((revenue - spend) / spend),
-        }
-    return out
+            k = key(p["campaign_id"], p["purchase_date"])
+            acc[k]["conversions"] += 1
+            acc[k]["revenue_usd"] += p["revenue_usd"]
+    return acc
 
 
-def expected_channel_cac_monthly(events: list[dict]) -> dict[tuple, dict]:
-    """(channel, month_start) -> spend_usd, new_customers, cac_usd."""
-    acc: dict[tuple, dict] = defaultdict(lambda: {"spend_usd": Decimal(0), "new_customers": 0})
-    for e in events:
-        if e["event_type"] == "ad_spend":
-            acc[(e["channel"] or "unknown", e["event_date"].replace(day=1))]["spend_usd"] += e["cost_usd"] or 0
+def _campaign_metrics(m: dict) -> dict:
+    """Counts and amounts -> the campaign marts' columns (DESIGN.md ratio definitions)."""
+    spend, revenue = m["spend_usd"], m["revenue_usd"]
+    ctr = _ratio(m["clicks"], m["impressions"])
+    return {
+        **m, "spend_usd": _money(spend), "revenue_usd": _money(revenue),
+        "ctr": None if ctr is None else float(ctr),
+        "cpc_usd": _money(_ratio(spend, m["clicks"])) if spend > 0 else None,
+        "cpa_usd": _money(_ratio(spend, m["conversions"])) if spend > 0 else None,
+        "roas": None if not spend else float(revenue / spend),
+        "roi": None if not spend else float((revenue - spend) / spend),
+    }
+
+
+def expected_campaign_daily(events: list[dict]) -> dict[tuple, dict]:
+    """(campaign_id, date) -> metrics of fct_campaign_performance_daily."""
+    counts = _campaign_counts(events, lambda campaign, day: (campaign, day))
+    return {key: _campaign_metrics(m) for key, m in counts.items()}
+
+
+def expected_campaign_totals(events: list[dict]) -> dict[str, dict]:
+    """campaign_id -> metrics of fct_campaign_performance: the events of all dates counted per
+    campaign (not a sum of the daily figures), ratios of those totals."""
+    counts = _campaign_counts(events, lambda campaign, day: campaign)
+    return {key: _campaign_metrics(m) for key, m in counts.items()}
+
+
+def _first_purchases(events: list[dict]) -> list[dict]:
+    """Each user's first-ever purchase (earliest purchase_ts, then purchase_id), attributed."""
     first: dict[str, dict] = {}
     for p in attribute(events):
         if p["user_id"] is None:
@@ -205,11 +227,36 @@ def expected_channel_cac_monthly(events: list[dict]) -> dict[tuple, dict]:
         current = first.get(p["user_id"])
         if current is None or (p["purchase_ts"], p["purchase_id"]) < (current["purchase_ts"], current["purchase_id"]):
             first[p["user_id"]] = p
-    for p in first.values():
-        acc[(p["channel"], p["purchase_date"].replace(day=1))]["new_customers"] += 1
-    return {key: {"spend_usd": _money(m["spend_usd"]), "new_customers": m["new_customers"],
-                  "cac_usd": _money(_ratio(m["spend_usd"], m["new_customers"]))}
-            for key, m in acc.items()}
+    return list(first.values())
+
+
+def _cac_counts(events: list[dict], key: Any) -> dict[Any, dict]:
+    """Spend and new customers per `key(channel, date)`."""
+    acc: dict[Any, dict] = defaultdict(lambda: {"spend_usd": Decimal(0), "new_customers": 0})
+    for e in events:
+        if e["event_type"] == "ad_spend":
+            acc[key(e["channel"] or "unknown", e["event_date"])]["spend_usd"] += e["cost_usd"] or 0
+    for p in _first_purchases(events):
+        acc[key(p["channel"], p["purchase_date"])]["new_customers"] += 1
+    return acc
+
+
+def _cac_metrics(m: dict) -> dict:
+    return {"spend_usd": _money(m["spend_usd"]), "new_customers": m["new_customers"],
+            "cac_usd": _money(_ratio(m["spend_usd"], m["new_customers"]))}
+
+
+def expected_channel_cac_monthly(events: list[dict]) -> dict[tuple, dict]:
+    """(channel, month_start) -> spend_usd, new_customers, cac_usd."""
+    counts = _cac_counts(events, lambda channel, day: (channel, day.replace(day=1)))
+    return {key: _cac_metrics(m) for key, m in counts.items()}
+
+
+def expected_channel_cac_totals(events: list[dict]) -> dict[str, dict]:
+    """channel -> spend_usd, new_customers, cac_usd of fct_channel_cac: all months' spend and
+    first purchases counted per channel from the events (not a sum of the monthly figures)."""
+    counts = _cac_counts(events, lambda channel, day: channel)
+    return {key: _cac_metrics(m) for key, m in counts.items()}
 
 
 def expected_customer_ltv(events: list[dict]) -> dict[str, dict]:

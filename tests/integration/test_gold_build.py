@@ -12,6 +12,9 @@ computed in plain Python from the same events (gold_testkit), never from Silver 
 """
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import json
 import os
 import subprocess
@@ -19,16 +22,16 @@ import sys
 import textwrap
 import threading
 import time
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.integration.gold_testkit import (
-    append_events, assert_gold_equals, create_silver_events, event, expected_campaign_daily,
-    expected_channel_cac_monthly, expected_customer_ltv, gold_rows, gold_snapshot,
-    silver_events_path, silver_rows_from_generated,
+    SEEDS_DIR, append_events, assert_gold_equals, create_silver_events, event, expected_campaign_daily,
+    expected_campaign_totals, expected_channel_cac_monthly, expected_channel_cac_totals,
+    expected_customer_ltv, gold_rows, gold_snapshot, seed_fx_rates_usd, silver_events_path,
+    silver_rows_from_generated,
 )
 from pipelines.core.config import join_path, load_config
 
@@ -36,7 +39,8 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 GOLD_TABLES = ("dim_channels", "dim_campaigns", "fct_campaign_performance_daily",
-               "fct_channel_cac_monthly", "fct_customer_ltv")
+               "fct_campaign_performance", "fct_channel_cac_monthly", "fct_channel_cac", "fct_customer_ltv")
+SEEDS = ("event_types", "channels", "fx_rates_usd")
 INCREMENTAL = ("fct_campaign_performance_daily", "fct_customer_ltv")
 MODELS_ONLY = ["--select", "resource_type:model", "--indirect-selection", "empty"]
 SEED, EVENTS = 11, 12000
@@ -81,11 +85,6 @@ def _new_events() -> list[dict]:
     ]
 
 
-def _fx_rates() -> dict[str, Decimal]:
-    data = yaml.safe_load((REPO / "silver" / "reference" / "fx_rates_usd.yaml").read_text())
-    return {code: Decimal(str(rate)) for code, rate in data["rates"].items()}
-
-
 def _medallion(config_file: Path, *args: str) -> int:
     from pipelines.cli import main
 
@@ -113,7 +112,8 @@ def lake(spark, tmp_path_factory):
     os.environ["DBT_TARGET_PATH"] = str(root / "dbt-target")
     os.environ["DBT_LOG_PATH"] = str(root / "dbt-logs")
     config = load_config(str(config_file))
-    generated = silver_rows_from_generated(clean_events(generate_lines(EVENTS, seed=SEED, days=30)), _fx_rates())
+    generated = silver_rows_from_generated(clean_events(generate_lines(EVENTS, seed=SEED, days=30)),
+                                           seed_fx_rates_usd())
     events = generated + _edge_cases()
     create_silver_events(spark, config)
     append_events(spark, config, events)
@@ -147,8 +147,12 @@ def test_medallion_build_passes_every_model_dbt_test_and_unit_test(lake):
 def _assert_gold_matches(spark, config, events) -> None:
     assert_gold_equals(spark, config, "fct_campaign_performance_daily",
                        lambda r: (r["campaign_id"], r["date_day"]), expected_campaign_daily(events))
+    assert_gold_equals(spark, config, "fct_campaign_performance", lambda r: r["campaign_id"],
+                       expected_campaign_totals(events))
     assert_gold_equals(spark, config, "fct_channel_cac_monthly",
                        lambda r: (r["channel"], r["month_start"]), expected_channel_cac_monthly(events))
+    assert_gold_equals(spark, config, "fct_channel_cac", lambda r: r["channel"],
+                       expected_channel_cac_totals(events))
     assert_gold_equals(spark, config, "fct_customer_ltv", lambda r: r["user_id"],
                        expected_customer_ltv(events))
 
@@ -175,6 +179,60 @@ def test_edge_cases_follow_the_metric_definitions(spark, lake):
     cac = {(r["channel"], str(r["month_start"])): r for r in gold_rows(spark, config, "fct_channel_cac_monthly")}
     assert cac[("referral", "2026-09-01")]["new_customers"] == 0
     assert cac[("referral", "2026-09-01")]["cac_usd"] is None
+    totals = {r["campaign_id"]: r for r in gold_rows(spark, config, "fct_campaign_performance")}
+    assert totals["cmp-t-free"]["spend_usd"] == 0 and totals["cmp-t-free"]["conversions"] == 1
+    assert (totals["cmp-t-free"]["roi"], totals["cmp-t-free"]["roas"]) == (None, None)
+    assert totals["cmp-t-late-click"]["conversions"] == 0 and "cmp-t-old" in totals
+
+
+def _seed_csv_rows(seed: str) -> list[dict]:
+    with (SEEDS_DIR / f"{seed}.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _reference_rows(spark, config, seed: str) -> list[dict]:
+    path = join_path(config.warehouse, "gold_reference", seed)
+    return [r.asDict() for r in spark.read.format("delta").load(path).collect()]
+
+
+def test_seeds_load_the_csv_rows_with_their_declared_types_and_dim_channels_is_the_channels_seed(spark, lake):
+    config = lake["config"]
+    channels = _reference_rows(spark, config, "channels")
+    assert sorted(r["channel"] for r in channels) == sorted(r["channel"] for r in _seed_csv_rows("channels"))
+    assert {r["channel"]: r["is_paid"] for r in channels}["paid_search"] is True
+    fx = {r["currency"]: r for r in _reference_rows(spark, config, "fx_rates_usd")}
+    assert {c: r["usd_per_unit"] for c, r in fx.items()} == seed_fx_rates_usd()
+    assert fx["EUR"]["as_of"] == dt.date(2025, 1, 1)
+    dim = sorted(tuple(sorted(r.items())) for r in gold_rows(spark, config, "dim_channels"))
+    assert dim == sorted(tuple(sorted(r.items())) for r in channels)
+
+
+def test_medallion_show_prints_the_gold_metrics_as_the_marts_hold_them(spark, lake):
+    from gold.sql_query import jsonable
+    from gold.summary import print_summary
+
+    config = lake["config"]
+    out = io.StringIO()
+    assert print_summary(config, out=out, spark=spark) == 0
+    text = out.getvalue()
+    campaigns_section = text.split("== Gold: top campaigns by ROI")[1].split("== ")[0]
+    cac_section = text.split("== Gold: CAC by channel")[1]
+
+    def cell(value) -> str:
+        return "NULL" if value is None else str(jsonable(value))
+
+    campaigns = gold_rows(spark, config, "fct_campaign_performance")
+    top = sorted(campaigns, key=lambda r: (r["roi"] is None, -(r["roi"] or 0), r["campaign_id"]))[:10]
+    shown = [line.split("|")[1].strip() for line in campaigns_section.splitlines() if line.startswith("|")][1:]
+    assert shown == [r["campaign_id"] for r in top]
+    for r in top:
+        line = next(ln for ln in campaigns_section.splitlines() if f"| {r['campaign_id']} " in ln)
+        assert [c.strip() for c in line.strip("|").split("|")] == [
+            r["campaign_id"], cell(r["spend_usd"]), cell(r["revenue_usd"]), cell(r["roi"]), cell(r["roas"])]
+    for r in gold_rows(spark, config, "fct_channel_cac"):
+        line = next(ln for ln in cac_section.splitlines() if f"| {r['channel']} " in ln)
+        assert [c.strip() for c in line.strip("|").split("|")] == [
+            r["channel"], cell(r["spend_usd"]), cell(r["new_customers"]), cell(r["cac_usd"])]
 
 
 def test_a_second_build_without_new_data_changes_nothing(spark, lake):
@@ -184,6 +242,8 @@ def test_a_second_build_without_new_data_changes_nothing(spark, lake):
     assert _medallion(lake["config_file"], "build") == 0  # the production build: models + data tests
     lake["production_build_results"] = json.loads((lake["root"] / "dbt-target" / "run_results.json").read_text())
     assert gold_snapshot(spark, config, GOLD_TABLES) == before
+    for seed in SEEDS:  # reloaded by replacing the table, never appended to
+        assert len(_reference_rows(spark, config, seed)) == len(_seed_csv_rows(seed)), seed
     for table in INCREMENTAL:
         history = _history(spark, config, table)
         new = [h for h in history if h["version"] > versions[table]]
@@ -352,6 +412,35 @@ def test_medallion_docs_generates_the_dbt_docs_site_and_prints_its_path(lake, ca
     assert index.is_file() and (index.parent / "catalog.json").is_file()
     catalog = json.loads((index.parent / "catalog.json").read_text())
     assert "model.medallion.fct_campaign_performance_daily" in catalog["nodes"]
+
+
+# The catalog spells some types by their Spark simpleString (`long`), the YAML by their SQL name.
+SPARK_TYPE_NAMES = {"long": "bigint", "integer": "int", "short": "smallint", "byte": "tinyint"}
+
+
+def test_every_model_and_seed_column_states_its_built_type_and_a_personal_data_class(lake):
+    """What the table registry reads from the YAML (data_type, meta.personal_data) agrees with the
+    relations dbt built (catalog.json of `medallion docs` above)."""
+    docs = Path(lake["config"].paths.root) / "docs" / "dbt"
+    manifest = json.loads((docs / "manifest.json").read_text())
+    catalog = json.loads((docs / "catalog.json").read_text())["nodes"]
+    checked = set()
+    for uid, node in manifest["nodes"].items():
+        if node["resource_type"] not in ("model", "seed") or node["package_name"] != "medallion":
+            continue
+        built = {name.lower(): SPARK_TYPE_NAMES.get(column["type"].lower(), column["type"].lower())
+                 for name, column in catalog[uid]["columns"].items()}
+        declared = {name.lower(): (column.get("data_type") or "").lower().replace(" ", "")
+                    for name, column in node["columns"].items()}
+        assert declared == built, uid
+        for name, column in node["columns"].items():
+            meta = {**(column.get("meta") or {}), **((column.get("config") or {}).get("meta") or {})}
+            expected_class = "pseudonymous" if name in ("user_id", "email_hash") else "none"
+            assert meta.get("personal_data", "none") == expected_class, f"{uid}.{name}"
+        if node["resource_type"] == "seed":
+            assert {k: v.replace(" ", "") for k, v in node["config"]["column_types"].items()} == declared, uid
+        checked.add(node["name"])
+    assert {"int_purchases__attributed", "stg_silver__signups", *GOLD_TABLES, *SEEDS} <= checked
 
 
 def test_build_without_silver_fails_with_a_clear_error(tmp_path, capsys):
