@@ -31,7 +31,6 @@ import shutil
 import subprocess
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,13 +41,11 @@ def _silver_via_arrow(spark, config, events: list[dict], tmp: Path) -> int:
     """Append generator events to silver.events (DDL-created) through a Parquet file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    import yaml
 
-    from tests.integration.gold_testkit import COLUMNS, create_silver_events, silver_events_path, \
-        silver_rows_from_generated
+    from tests.integration.gold_testkit import COLUMNS, create_silver_events, seed_fx_rates_usd, \
+        silver_events_path, silver_rows_from_generated
 
-    rates = yaml.safe_load((REPO / "silver" / "reference" / "fx_rates_usd.yaml").read_text())["rates"]
-    rows = silver_rows_from_generated(events, {k: Decimal(str(v)) for k, v in rates.items()})
+    rows = silver_rows_from_generated(events, seed_fx_rates_usd())
     create_silver_events(spark, config)
     schema = spark.read.format("delta").load(silver_events_path(config)).schema
     arrow_types = {"StringType()": pa.string(), "TimestampType()": pa.timestamp("us", tz="UTC"),

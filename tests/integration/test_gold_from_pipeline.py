@@ -2,32 +2,23 @@
 compared row by row with a plain-Python computation from the generator's events (not from Silver).
 
 The expected side uses only `generate_lines`/`clean_events` (which events a correct pipeline
-keeps), the generator's CHANNEL_ALIASES, the FX reference file, and the DESIGN.md metric
+keeps), the generator's CHANNEL_ALIASES, the FX seed, and the DESIGN.md metric
 definitions in tests/integration/gold_testkit.py.
 """
 from __future__ import annotations
-
-from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.integration.gold_testkit import (
-    assert_gold_equals, expected_campaign_daily, expected_channel_cac_monthly,
+    assert_gold_equals, expected_campaign_daily, expected_channel_cac_monthly, seed_fx_rates_usd,
     silver_rows_from_generated,
 )
 from pipelines.core.config import load_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
 SEED, EVENTS, BAD_RATE = 5, 8000, 0.02
-
-
-def _fx_rates() -> dict[str, Decimal]:
-    data = yaml.safe_load((REPO / "silver" / "reference" / "fx_rates_usd.yaml").read_text())
-    return {code: Decimal(str(rate)) for code, rate in data["rates"].items()}
 
 
 def test_gold_from_the_pipeline_equals_an_independent_computation_from_the_generator_events(spark, tmp_path, monkeypatch):
@@ -46,10 +37,11 @@ def test_gold_from_the_pipeline_equals_an_independent_computation_from_the_gener
     assert main([*args, "generate", "--events", str(EVENTS), "--seed", str(SEED), "--bad-rate", str(BAD_RATE),
                  "--files", "2"]) == 0
     assert main([*args, "run", "--once"]) == 0
-    assert main([*args, "build", "--select", "resource_type:model", "--indirect-selection", "empty"]) == 0
+    assert main([*args, "build", "--select", "resource_type:model", "resource_type:seed",
+                 "--indirect-selection", "empty"]) == 0
 
     events = silver_rows_from_generated(clean_events(generate_lines(EVENTS, seed=SEED, bad_rate=BAD_RATE)),
-                                        _fx_rates())
+                                        seed_fx_rates_usd())
     daily = assert_gold_equals(spark, config, "fct_campaign_performance_daily",
                                lambda r: (r["campaign_id"], r["date_day"]), expected_campaign_daily(events))
     assert sum(r["conversions"] for r in daily.values()) > 0
