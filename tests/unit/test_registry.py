@@ -81,3 +81,17 @@ def test_table_properties_carry_constraints_statistics_and_the_layout_version():
     assert props["medallion.schema_version"] == "7"
     assert props["delta.constraints.event_type_known"].startswith("event_type IN ('impression'")
     assert "properties" not in props["delta.dataSkippingStatsColumns"].split(",")
+
+
+def test_medallion_tables_lists_locations_lineage_and_personal_data_without_spark(tmp_path, capsys):
+    from pipelines.cli import main
+
+    cfg = tmp_path / "medallion.yaml"
+    cfg.write_text("paths: {warehouse: s3a://lake/wh}\n", encoding="utf-8")
+    assert main(["--config", str(cfg), "tables"]) == 0
+    lines = {line.split("|")[1].strip(): [c.strip() for c in line.strip().strip("|").split("|")]
+             for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+    assert lines["bronze.events_raw"][3] == "s3a://lake/wh/bronze/events_raw"
+    assert lines["silver.events"][5] == "user_id, email_hash, properties"
+    assert "_gate_run_id" in lines["silver.events_quarantine"][4]
+    assert lines["gold.fct_customer_ltv"][2] == "dbt"
