@@ -8,9 +8,12 @@ project alone (an exposure there names this command as a consumer).
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
-from gold.sql_query import run_query, write_table
+from pyspark.sql import SparkSession
+
+from gold.sql_query import query_session, run_query, write_table
+from pipelines.core.catalog import register_tables
 from pipelines.core.config import Config
 
 # (title, tables it needs, SQL). Order = pipeline order.
@@ -37,12 +40,9 @@ SECTIONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
-def print_summary(config: Config, *, out: TextIO | None = None, spark: Any = None) -> int:
-    from pipelines.core.catalog import register_tables
-    from pipelines.core.spark_session import build_session
-
+def print_summary(config: Config, *, out: TextIO | None = None, spark: SparkSession | None = None) -> int:
     out = out or sys.stdout
-    spark = spark or build_session(config)
+    spark = query_session(config, spark)
     tables = set(register_tables(spark, config))
     if not tables:
         out.write(f"no tables yet in {config.warehouse}; run `medallion run --once` first\n")

@@ -441,6 +441,16 @@ def test_every_model_and_seed_column_states_its_built_type_and_a_personal_data_c
             assert {k: v.replace(" ", "") for k, v in node["config"]["column_types"].items()} == declared, uid
         checked.add(node["name"])
     assert {"int_purchases__attributed", "stg_silver__signups", *GOLD_TABLES, *SEEDS} <= checked
+    # ... and the table registry, which reads that YAML, describes exactly what dbt built.
+    from pipelines.core import registry
+
+    by_name = {(n["schema"], n["name"]): uid for uid, n in manifest["nodes"].items() if uid in catalog}
+    for spec in registry.gold_tables():
+        built = catalog[by_name[(spec.schema, spec.name)]]["columns"]
+        assert [c.name for c in spec.columns] == [n for n, _ in sorted(built.items(), key=lambda i: i[1]["index"])]
+        assert [c.type.lower() for c in spec.columns] == [
+            SPARK_TYPE_NAMES.get(c["type"].lower(), c["type"].lower()).replace(" ", "")
+            for _, c in sorted(built.items(), key=lambda i: i[1]["index"])], spec.qualified_name
 
 
 def test_build_without_silver_fails_with_a_clear_error(tmp_path, capsys):
