@@ -294,13 +294,24 @@ _RESOURCE_TYPE_OPTIONS = ("--resource-type", "--resource-types", "--exclude-reso
 _RESOURCE_TYPE_ENV = ("DBT_RESOURCE_TYPES", "DBT_EXCLUDE_RESOURCE_TYPES")
 
 
+# The data tests of the seeds check the CSV files in the repository: static, like unit-test
+# fixtures, so production builds leave them to CI too (they sat on the critical path of every
+# build, before the staging views).
+SEED_TESTS = "tag:reference_data"  # see dbt_project/seeds/_seeds.yml
+
+
 def production_build_args(extra_args: Sequence[str]) -> list[str]:
-    """The caller's dbt args plus `--exclude-resource-type unit_test`, unless they (or the
-    environment) already choose resource types (`--resource-type all` runs the unit tests too)."""
+    """The caller's dbt args plus `--exclude-resource-type unit_test` and `--exclude <the seeds'
+    data tests>`, unless they (or the environment) already choose resource types
+    (`--resource-type all` runs them all); the seed tests also stay when the caller excludes
+    something of their own."""
     args = list(extra_args)
     chosen = any(a.split("=", 1)[0] in _RESOURCE_TYPE_OPTIONS for a in args) \
         or any(os.environ.get(name) for name in _RESOURCE_TYPE_ENV)
-    return args if chosen else [*args, "--exclude-resource-type", "unit_test"]
+    if chosen:
+        return args
+    excludes = any(a.split("=", 1)[0] == "--exclude" for a in args)
+    return [*args, "--exclude-resource-type", "unit_test", *(() if excludes else ("--exclude", SEED_TESTS))]
 
 
 def build_gold(config: Config, extra_args: Sequence[str] = (), *, spark: SparkSession | None = None,

@@ -254,10 +254,15 @@ def test_a_second_build_without_new_data_changes_nothing(spark, lake):
                     metrics["numTargetRowsDeleted"]) == ("0", "0", "0"), table
 
 
-def test_a_production_build_runs_the_data_tests_and_leaves_unit_tests_to_ci(lake):
+def test_a_production_build_runs_the_data_tests_and_leaves_unit_and_seed_tests_to_ci(lake):
     results = lake["production_build_results"]["results"]
     kinds = {r["unique_id"].split(".")[0] for r in results}
     assert "unit_test" not in kinds
+    tests = [r["unique_id"] for r in results if r["unique_id"].startswith("test.")]
+    assert not [t for t in tests if "_channels_channel" in t and "relationships" not in t]  # seed tests
+    assert any("source_relationships_silver_events_event_type" in t for t in tests)  # Silver's, kept
+    assert {r["unique_id"] for r in results if r["unique_id"].startswith("seed.")} == {
+        f"seed.medallion.{seed}" for seed in SEEDS}
     assert {r["status"] for r in results if r["unique_id"].startswith("test.")} == {"pass"}
     assert sum(r["unique_id"].startswith("test.") for r in results) >= 25
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from gold.dbt_build import production_build_args, snapshot_partitions
+from gold.dbt_build import SEED_TESTS, production_build_args, snapshot_partitions
 from pipelines.core.config import load_config
 
 
@@ -14,9 +14,15 @@ def _no_resource_type_env(monkeypatch):
     monkeypatch.delenv("MEDALLION_SPARK_MASTER", raising=False)
 
 
-def test_a_production_build_excludes_unit_tests():
-    assert production_build_args([]) == ["--exclude-resource-type", "unit_test"]
-    assert production_build_args(["--full-refresh"]) == ["--full-refresh", "--exclude-resource-type", "unit_test"]
+def test_a_production_build_excludes_unit_tests_and_the_seeds_static_data_tests():
+    assert production_build_args([]) == ["--exclude-resource-type", "unit_test", "--exclude", SEED_TESTS]
+    assert production_build_args(["--full-refresh"]) == [
+        "--full-refresh", "--exclude-resource-type", "unit_test", "--exclude", SEED_TESTS]
+
+
+def test_an_exclusion_of_the_callers_own_keeps_the_seed_tests():
+    assert production_build_args(["--exclude", "dim_channels"]) == [
+        "--exclude", "dim_channels", "--exclude-resource-type", "unit_test"]
 
 
 @pytest.mark.parametrize("args", [
