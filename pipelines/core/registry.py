@@ -16,7 +16,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import yaml
@@ -197,7 +196,3 @@ def schemas(writer: Writer | None = None) -> tuple[str, ...]:
         if writer is None or spec.writer == writer:
             seen.setdefault(spec.schema)
     return tuple(seen)
-
-
-def dbt_project_dir() -> Path:
-    return DBT_PROJECT_DIR
