@@ -25,6 +25,7 @@ from pipelines.core.errors import PipelineError
 from pipelines.core.migrations import open_warehouse
 from pipelines.core.runs import new_run_id, tag_session_commits
 from pipelines.core.spark_session import build_session
+from pipelines.core.streams import batch_error
 from pipelines.core.tables import BRONZE_EVENTS_RAW
 from silver.refine import start_refine
 
@@ -115,9 +116,13 @@ def _await(query: StreamingQuery, stats: StreamStats) -> None:
         try:
             done = bool(query.awaitTermination(0.5))
         except Exception as exc:  # StreamingQueryException
+            cause = batch_error(query)  # the product's own error, with its code, when it was one
+            if cause is not None:
+                raise cause from exc
             raise PipelineError("STREAM_FAILED", {"stage": query.name, "detail": _first_line(exc)}) from exc
         finally:
             stats.collect(query)
+    batch_error(query)  # ended normally: forget its batch function
 
 
 def _first_line(exc: BaseException) -> str:
@@ -170,3 +175,4 @@ def _stop_gracefully(queries: list[StreamingQuery], timeout_s: float = 60.0) -> 
             time.sleep(0.1)
         if query.isActive:
             query.stop()
+        batch_error(query)
