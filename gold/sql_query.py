@@ -20,6 +20,7 @@ from pipelines.core.catalog import register_tables
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
 from pipelines.core.migrations import check_warehouse
+from pipelines.core.runs import new_run_id, tag_session_commits
 from pipelines.core.spark_session import build_session
 
 
@@ -118,7 +119,10 @@ def print_query(config: Config, sql: str, *, fmt: str = "table", limit: int = 10
                 out: TextIO | None = None, spark: SparkSession | None = None) -> int:
     """Run `sql` against the warehouse and print the result; returns the exit status."""
     out = out or sys.stdout
+    own_session = spark is None
     spark = query_session(config, spark)
+    if own_session:  # an operator's statement: its commits say so in `describe history`
+        tag_session_commits(spark, new_run_id(), "operator")
     df = run_query(spark, sql)
     columns = df.columns
     if fmt == "json":

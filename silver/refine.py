@@ -13,12 +13,13 @@ Exactly-once: every write is a Delta append with `txnAppId` = `medallion-silver-
 Spark keeps in this stream's checkpoint, so a new checkpoint is a new app id and never silently
 skipped) and `txnVersion` = batch id; a replayed batch's already-committed writes are skipped by
 Delta. The one input that changes once the batch wrote silver.events is silver.events itself (dedup
-reads it), so a replay reads silver.events as of the version before its own commit.
+reads it), so dedup leaves out the batch's own rows (see `RefineBatch.silver_before_batch`).
+A fresh checkpoint against Silver tables with rows is refused (it would re-read all of Bronze), and
+the stream claims its tables before its first write (one streaming writer per table).
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from collections import deque
@@ -30,7 +31,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from pipelines.core import checkpoints, delta_io
+from pipelines.core import checkpoints, delta_io, ownership
 from pipelines.core.catalog import delta_table_exists
 from pipelines.core.config import Config, is_uri
 from pipelines.core.errors import PipelineError
@@ -119,6 +120,7 @@ class RefineBatch:
         self.checkpoint = config.checkpoint(STREAM_NAME)
         self.paths = {spec.qualified_name: spec.location(config) for spec in SILVER_TABLES}
         self._app_id: str | None = None
+        self._claimed = False
         self._docs_built_at: float | None = None
         self.phase_history: deque[dict[str, float]] = deque(maxlen=500)  # for benchmarks
 
@@ -133,27 +135,28 @@ class RefineBatch:
             self._app_id = f"medallion-silver-{checkpoints.query_id(spark, self.checkpoint)}"
         return self._app_id
 
-    def silver_before_batch(self, spark: SparkSession, app_id: str, batch_id: int) -> DataFrame:
-        """silver.events as it was before this batch (a replay must not see its own rows)."""
-        from delta.tables import DeltaTable
+    def silver_before_batch(self, spark: SparkSession, batch_id: int) -> DataFrame:
+        """silver.events without this batch's own rows, which a replay must not count as duplicates.
 
-        location = self.paths[SILVER_EVENTS.qualified_name]
-        last = DeltaTable.forPath(spark, location).history(1).select("version", "userMetadata").first()
-        version = last["version"]
-        try:
-            meta = json.loads(last["userMetadata"] or "{}")
-        except ValueError:
-            meta = {}
-        if meta.get("txn_app_id") == app_id and meta.get("batch_id") == batch_id:
-            version -= 1  # this batch's own commit: read what preceded it
-            log.info("refine batch %s is a replay; dedup reads silver.events@v%s", batch_id, version)
-        return spark.read.format("delta").option("versionAsOf", version).load(location)
+        The one stream that writes silver.events (claimed, see pipelines.core.ownership; a fresh
+        checkpoint against rows is refused) numbers its batches upwards, so a row with
+        `_silver_batch_id >= batch_id` can only come from an earlier attempt of this very batch that
+        committed its silver.events write and crashed before Spark's checkpoint recorded the batch.
+        A filter on the batch's own rows, not a guess from the table's last commit: other commits in
+        between (OPTIMIZE, maintenance, an operator's statement, erasure) change nothing here.
+        """
+        return (spark.read.format("delta").load(self.paths[SILVER_EVENTS.qualified_name])
+                .filter(F.col("_silver_batch_id") < F.lit(batch_id)))
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         phases = PhaseTimer()
         spark = batch.sparkSession
         app_id = self.txn_app_id(spark)
+        if not self._claimed:  # before this stream's first write (see pipelines.core.ownership)
+            ownership.claim(spark, self.config, SILVER_TABLES, ownership.Owner(
+                STREAM_NAME, self.checkpoint, checkpoints.query_id(spark, self.checkpoint)))
+            self._claimed = True
         gate_run_id = new_gate_run_id(self.run_id, batch_id)
         processed_at = datetime.now(timezone.utc)
         # Every standardized row is cached once (without the raw line): the gate, dedup, the
@@ -184,7 +187,7 @@ class RefineBatch:
             check_agreement(gate, flagged)
 
             accepted = checked.filter(~F.col(FLAGGED_COL))
-            existing = self.silver_before_batch(spark, app_id, batch_id)
+            existing = self.silver_before_batch(spark, batch_id)
             suspects = duplicate_suspects(accepted, existing).persist(StorageLevel.MEMORY_AND_DISK)
             few = suspects.count() <= BROADCAST_MAX_ROWS
             phases.mark("dup suspects")
@@ -298,6 +301,8 @@ def start_refine(spark: SparkSession, config: Config, run_id: str, *, continuous
     """
     source = read_bronze(spark, config)
     create_tables(spark, config)
+    checkpoints.refuse_fresh_checkpoint(spark, config, config.checkpoint(STREAM_NAME), SILVER_TABLES,
+                                        stage="refine")
     suite = load_gate_suite(config)
     gate = QualityGate(suite, docs_dir=docs_dir(config), pandas_max_rows=config.refine.gx_pandas_max_rows)
     batch_fn = RefineBatch(config, run_id, reference=load_reference(config), gate=gate,

@@ -24,6 +24,11 @@ _MESSAGES: dict[str, str] = {
     "UNKNOWN_STAGE": "unknown stage(s) {stage}; known: {known}",
     "STREAM_FAILED": "{stage} stream failed: {detail}",
     "CHECKPOINT_MISMATCH": "{detail}",
+    "STREAM_OWNER_CONFLICT": (
+        "{table} is written by the stream {owner} (checkpoint {owner_checkpoint}); a second stream "
+        "(checkpoint {checkpoint}) would land its rows again. Stop the other stream, or run this one "
+        "with the owner's checkpoint (the same paths.checkpoints); a table has one streaming writer"
+    ),
     "SQL_FAILED": "query failed: {detail}",
     "UNKNOWN_TABLE": "table {table} does not exist yet; run the stage that builds it first",
     "TABLE_NOT_IN_REGISTRY": "{table} is not a table medallion owns (see `medallion tables`)",

@@ -47,3 +47,28 @@ def write_text(spark: SparkSession, path: str, text: str) -> None:
         out.write(bytearray(text.encode("utf-8")))
     finally:
         out.close()
+
+
+def create_exclusive(spark: SparkSession, path: str, text: str) -> bool:
+    """Create `path` with `text` only if it does not exist; False when it already did.
+
+    The file system's own create-if-absent (atomic on local and HDFS file systems, and the same
+    primitive Delta's log relies on), so of two concurrent callers exactly one gets True.
+    """
+    fs, hpath = _fs_and_path(spark, path)
+    try:
+        out = fs.create(hpath, False)
+    except Exception as exc:  # py4j wraps FileAlreadyExistsException
+        if "FileAlreadyExists" in str(exc) or fs.exists(hpath):
+            return False
+        raise
+    try:
+        out.write(bytearray(text.encode("utf-8")))
+    finally:
+        out.close()
+    return True
+
+
+def delete(spark: SparkSession, path: str) -> None:
+    fs, hpath = _fs_and_path(spark, path)
+    fs.delete(hpath, False)

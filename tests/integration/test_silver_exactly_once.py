@@ -40,3 +40,21 @@ def test_restart_after_a_crash_after_the_silver_write_leaves_exact_counts(spark,
     row = ledger[0]
     assert (row["rows_read"], row["rows_inserted"], row["rows_quarantined"], row["rows_duplicate"]) == (10, 8, 1, 1)
     assert row["run_id"] == "restarted"
+
+
+def test_commits_by_others_between_the_crash_and_the_restart_do_not_fool_replay_detection(spark, tmp_path):
+    config = make_config(tmp_path / "lake")
+    append_bronze(spark, config, LINES)
+    with pytest.raises(Exception, match="injected after silver.events"):
+        run_refine(spark, config, run_id="crashing", on_table_written=_crash_after_silver)
+    silver = f"delta.`{config.warehouse}/silver/events`"
+    # an operator's statements land commits on top of the batch's own one
+    spark.sql(f"ALTER TABLE {silver} SET TBLPROPERTIES ('ops.note' = 'checked')")
+    spark.sql(f"OPTIMIZE {silver}")
+
+    run_refine(spark, config, run_id="restarted")
+
+    (row,) = read(spark, config, "audit", "batch_ledger").collect()
+    assert (row["rows_read"], row["rows_inserted"], row["rows_quarantined"], row["rows_duplicate"]) == (10, 8, 1, 1)
+    assert count(spark, config, "silver", "events") == 8
+    assert count(spark, config, "silver", "events_duplicates") == 1
