@@ -13,6 +13,7 @@ import logging
 from pyspark.sql import Column, DataFrame, SparkSession, functions as F
 from pyspark.sql.streaming import StreamingQuery
 
+from bronze.landing import LandingWatch
 from pipelines.core import checkpoints, delta_io, storage
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
@@ -55,16 +56,35 @@ def _bronze_id(stream_id: str, batch_id: int) -> Column:
 
 
 def read_landing(spark: SparkSession, config: Config) -> DataFrame:
-    """The landing folder as a stream of lines, in bounded micro-batches."""
+    """The landing folder as a stream of lines, in bounded micro-batches.
+
+    No landed file is skipped because of its age (bronze/landing.py): a pass over the folder runs
+    now, before the source first lists it, and every `ingest.rescue_interval_seconds` while this
+    checkpoint's stream runs; the source's record of taken files keeps its `maxFileAge` window
+    (in the driver by Spark's purge; in the checkpoint by `prune_source_log`, before the start).
+    """
+    ingest = config.ingest
     storage.mkdirs(spark, config.landing)
+    watch = LandingWatch(spark, config, config.checkpoint(STREAM_NAME), STREAM_NAME)
+    if ingest.prune_source_log:
+        watch.prune_source_log()
+    report = watch.run_pass()
+    log.info("landing pass: %d files listed, %d rescued, source log %d entries (%d bytes), %.1fs",
+             report.listed, len(report.rescued), report.log_entries, report.log_bytes, report.seconds)
+    watch.watch_in_background()
     reader = (
         spark.readStream.format("text")
         .option("lineSep", "\n")
-        .option("pathGlobFilter", config.ingest.file_pattern)
-        .option("maxFilesPerTrigger", config.ingest.max_files_per_trigger)
+        .option("pathGlobFilter", ingest.file_pattern)
+        .option("maxFilesPerTrigger", ingest.max_files_per_trigger)
+        .option("maxFileAge", f"{int(ingest.max_file_age_hours * 3600)}s")
     )
-    if config.ingest.max_bytes_per_trigger:
-        reader = reader.option("maxBytesPerTrigger", config.ingest.max_bytes_per_trigger)
+    if ingest.max_bytes_per_trigger:
+        reader = reader.option("maxBytesPerTrigger", ingest.max_bytes_per_trigger)
+    if ingest.clean_source != "off":
+        reader = reader.option("cleanSource", ingest.clean_source)
+        if ingest.clean_source == "archive":
+            reader = reader.option("sourceArchiveDir", ingest.archive_dir)
     return reader.load(config.landing).select(
         "value", "_metadata.file_path", "_metadata.file_modification_time"
     )

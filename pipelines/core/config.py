@@ -85,6 +85,23 @@ class IngestConfig:
     # Soft cap on bytes per micro-batch; 0 = no byte cap.
     max_bytes_per_trigger: int = field(default=0, metadata=_min(0))
     file_pattern: str = "*.{json,jsonl}"
+    # Spark's `maxFileAge`: the window of the file source's record of the files it has taken (the
+    # driver keeps those modified within this of the newest one). Files older than the window are
+    # not skipped: see `old_files` (bronze/landing.py).
+    max_file_age_hours: float = field(default=168.0, metadata=_min(1.0))
+    # A landed file older than that window which the stream has never taken: `rescue` sets its
+    # modification time to now so the stream takes it; `warn` leaves it, not ingested. Both log it.
+    old_files: str = field(default="rescue", metadata=_choices("rescue", "warn"))
+    # While a stream runs, look for such files this often (a pass also runs before every start).
+    rescue_interval_seconds: float = field(default=60.0, metadata=_min(1.0))
+    # A landed file once its batch is committed (Spark's `cleanSource`): `off` leaves it, `archive`
+    # moves it under archive_dir, `delete` removes it. Spark lists the whole landing folder on
+    # every trigger, so a folder that keeps every file costs more the longer it runs.
+    clean_source: str = field(default="off", metadata=_choices("off", "archive", "delete"))
+    archive_dir: str = field(default="{root}/archive", metadata=_path())
+    # Before each start, drop from the checkpoint's source log (which Spark never shrinks) the
+    # files outside the window that are no longer in the landing folder (bronze/landing.py).
+    prune_source_log: bool = True
 
 
 @dataclass(frozen=True)

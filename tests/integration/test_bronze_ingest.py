@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -121,6 +122,102 @@ def test_large_inputs_are_taken_in_bounded_micro_batches(spark, config_factory) 
     for r in rows:
         per_batch.setdefault(r._ingest_batch_id, set()).add(r._source)
     assert len(per_batch) == 3 and max(len(s) for s in per_batch.values()) == 2
+
+
+@pytest.mark.parametrize("old_files", ["rescue", "warn"])
+def test_a_backfilled_file_with_a_months_old_mtime_is_never_skipped_silently(
+        spark, config_factory, caplog, old_files: str) -> None:
+    """`cp -p`, `rsync -a` and backfills land files whose modification time is months old. Spark's
+    file source ignores a file older than `maxFileAge` relative to the newest file it has seen; no
+    landed file may be skipped because of its age (and with `old_files: warn`, never silently)."""
+    config = config_factory(ingest={"old_files": old_files})
+    landing = Path(config.landing)
+    land(landing, "today.jsonl", [b'{"n":1}'])
+    ingest_once(spark, config)
+
+    backfill = [f'{{"backfill":{n}}}'.encode() for n in range(5)]
+    old = land(landing, "2024-01-01.jsonl", backfill)
+    sixty_days_ago = time.time() - 60 * 86400
+    os.utime(old, (sixty_days_ago, sixty_days_ago))
+    with caplog.at_level(logging.WARNING, logger="bronze"):
+        ingest_once(spark, config)
+    warned = [r.getMessage() for r in caplog.records if "2024-01-01.jsonl" in r.getMessage()]
+
+    rows = bronze_rows(spark, config)
+    if old_files == "warn":
+        assert [r.raw for r in rows] == ['{"n":1}']
+        assert warned and "NOT ingested" in warned[0], caplog.text
+        return
+    assert sorted(r.raw for r in rows if "backfill" in r.raw) == sorted(b.decode() for b in backfill)
+    assert len(rows) == 1 + len(backfill)
+    assert warned, caplog.text  # a landed file's modification time was changed: said so
+    ingest_once(spark, config)  # and only once
+    assert len(bronze_rows(spark, config)) == 1 + len(backfill)
+
+
+def test_continuous_ingest_takes_a_backfilled_file_landed_while_it_runs(spark, tmp_path: Path) -> None:
+    config = make_config(tmp_path / "lake", ingest={"trigger_interval_seconds": 0.5,
+                                                    "rescue_interval_seconds": 1})
+    stop = threading.Event()
+    thread = threading.Thread(target=run_stages, args=(config, ["ingest"]), daemon=True,
+                              kwargs={"continuous": True, "spark": spark, "stop_event": stop})
+
+    def bronze_count_reaches(n: int) -> bool:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if Path(BRONZE_EVENTS_RAW.location(config), "_delta_log").exists() and \
+                    len(bronze_rows(spark, config)) == n:
+                return True
+            time.sleep(0.5)
+        return False
+
+    thread.start()
+    try:
+        land(Path(config.landing), "now.jsonl", [b'{"n":1}'])
+        assert bronze_count_reaches(1)
+        old = land(Path(config.landing), "backfill.jsonl", [b'{"n":2}', b'{"n":3}'])
+        os.utime(old, (time.time() - 60 * 86400,) * 2)
+        assert bronze_count_reaches(3)
+    finally:
+        stop.set()
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+
+
+def test_archived_files_outside_the_window_leave_the_source_log(spark, config_factory, monkeypatch) -> None:
+    """Spark keeps every file it has taken in the checkpoint's source log; with landed files
+    archived, entries outside the window are pruned at the next start and ingest goes on exactly
+    once (a restart on the pruned log, then a backfilled file)."""
+    import bronze.landing
+    from bronze.landing import SOURCE_LOG
+
+    monkeypatch.setattr(bronze.landing, "KEEP_BATCHES", 1)
+    config = config_factory(ingest={"max_files_per_trigger": 1, "clean_source": "archive"})
+    landing, now = Path(config.landing), time.time()
+    for i, days in enumerate([30, 20, 10, 9, 0]):
+        f = land(landing, f"f{i}.jsonl", [f'{{"f":{i}}}'.encode()])
+        os.utime(f, (now - days * 86400,) * 2)
+    interval = "spark.sql.streaming.fileSource.log.compactInterval"
+    spark.conf.set(interval, "2")
+    try:
+        ingest_once(spark, config)  # five batches; compactions after the 2nd and the 4th
+    finally:
+        spark.conf.unset(interval)
+    source_log = Path(config.checkpoint("bronze_events_raw"), SOURCE_LOG)
+    assert [p.name for p in landing.iterdir() if p.is_file()] == ["f4.jsonl"]  # the rest archived
+
+    def entries(name: str) -> int:
+        return len((source_log / name).read_text().splitlines()) - 1
+
+    assert entries("3.compact") == 4
+    old = land(landing, "backfill.jsonl", [b'{"backfill":1}'])
+    os.utime(old, (now - 60 * 86400,) * 2)
+    ingest_once(spark, config)
+    assert entries("3.compact") == 0  # 30 to 9 days old, archived, before the last batch
+    rows = bronze_rows(spark, config)
+    assert sorted(r.raw for r in rows) == ['{"backfill":1}'] + [f'{{"f":{i}}}' for i in range(5)]
+    ingest_once(spark, config)
+    assert len(bronze_rows(spark, config)) == 6
 
 
 def test_a_new_checkpoint_against_a_filled_table_is_refused(spark, lake: Config) -> None:

@@ -95,6 +95,9 @@ def test_unknown_top_level_key_is_an_error(tmp_path: Path) -> None:
     ("ingest:\n  max_files_per_trigger: many\n", "ingest.max_files_per_trigger"),
     ("ingest:\n  max_files_per_trigger: 0\n", "ingest.max_files_per_trigger"),
     ("ingest:\n  trigger_interval_seconds: true\n", "ingest.trigger_interval_seconds"),
+    ("ingest:\n  old_files: skip\n", "ingest.old_files"),
+    ("ingest:\n  max_file_age_hours: 0\n", "ingest.max_file_age_hours"),
+    ("ingest:\n  clean_source: move\n", "ingest.clean_source"),
     ("spark:\n  packages: org.x:y:1\n", "spark.packages"),
     ("spark:\n  catalog: glue\n", "spark.catalog"),
     ("mode: production\n", "mode"),
@@ -187,7 +190,7 @@ def test_every_path_field_is_resolved_at_load_to_an_absolute_path_or_uri(tmp_pat
                 found.append(value)
         return found
     resolved = paths(config)
-    assert len(resolved) == 9  # 4 paths, 4 refine, 1 gold
+    assert len(resolved) == 10  # 4 paths, 1 ingest, 4 refine, 1 gold
     assert all(("://" in p) or (Path(p).is_absolute() and "{" not in p) for p in resolved), resolved
 
 
