@@ -14,9 +14,8 @@ from pyspark.sql import Column, DataFrame, SparkSession, functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from bronze.landing import LandingWatch
-from pipelines.core import checkpoints, delta_io, storage
+from pipelines.core import checkpoints, delta_io, ownership, storage
 from pipelines.core.config import Config
-from pipelines.core.errors import PipelineError
 from pipelines.core.runs import commit_metadata
 from pipelines.core.streams import start_foreach_batch
 from pipelines.core.tables import BRONZE_EVENTS_RAW
@@ -99,6 +98,7 @@ class BronzeBatchWriter:
         self.location = TABLE.location(config)
         self.checkpoint = config.checkpoint(STREAM_NAME)
         self._stream_id: str | None = None
+        self._claimed = False
 
     def stream_id(self, spark: SparkSession) -> str:
         """The streaming query id Spark stored in the checkpoint (stable across restarts)."""
@@ -109,32 +109,20 @@ class BronzeBatchWriter:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         spark = batch.sparkSession
         stream_id = self.stream_id(spark)
+        if not self._claimed:  # before this stream's first write (see pipelines.core.ownership)
+            ownership.claim(spark, self.config, (TABLE,), ownership.Owner(STREAM_NAME, self.checkpoint, stream_id))
+            self._claimed = True
         rows = to_bronze_rows(batch, stream_id=stream_id[:8], batch_id=batch_id, run_id=self.run_id)
         delta_io.append_once(rows, self.location, app_id=f"medallion-bronze-{stream_id}",
                              batch_id=batch_id,
                              metadata=commit_metadata(self.run_id, "bronze", batch_id=batch_id))
 
 
-def guard_new_checkpoint(spark: SparkSession, config: Config) -> None:
-    """Refuse to start a fresh checkpoint against a Bronze table that already has rows.
-
-    A new checkpoint re-reads every landing file, which would append every line a second time.
-    """
-    checkpoint = config.checkpoint(STREAM_NAME)
-    if checkpoints.exists(spark, checkpoint):
-        return
-    if delta_io.read_table(spark, config, TABLE).limit(1).count():
-        raise PipelineError("CHECKPOINT_MISMATCH", {"detail": (
-            f"the Bronze table at {TABLE.location(config)} already has rows but the checkpoint "
-            f"{checkpoint} is new or missing; ingesting again would duplicate every landed line. "
-            "Restore the checkpoint, or move the table aside to rebuild Bronze from landing."
-        )})
-
-
 def start_ingest(spark: SparkSession, config: Config, run_id: str, *, continuous: bool) -> StreamingQuery:
     """Start the landing -> Bronze stream; the caller awaits or stops the returned query."""
     if not delta_io.create_table(spark, config, TABLE):  # a table created just now has no rows to protect
-        guard_new_checkpoint(spark, config)
+        checkpoints.refuse_fresh_checkpoint(spark, config, config.checkpoint(STREAM_NAME), (TABLE,),
+                                            stage="ingest")
     log.info("bronze ingest: %s -> %s (%s)", config.landing, TABLE.location(config),
              "continuous" if continuous else "once")
     return start_foreach_batch(

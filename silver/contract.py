@@ -21,7 +21,7 @@ RAW_SCHEMA = StructType(
 # Every quarantine reason code the default suite can produce.
 REASON_CODES: tuple[str, ...] = (
     "malformed_json", "invalid_encoding", "invalid_event_type", "invalid_timestamp",
-    "negative_amount", "invalid_amount", "unknown_currency", "oversized_record",
+    "negative_amount", "invalid_amount", "unknown_currency", "oversized_record", "future_timestamp",
     *(f"missing_{name}" for name in REQUIRED_FOR),
 )
 

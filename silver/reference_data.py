@@ -33,6 +33,7 @@ class Reference:
     fx_rates_usd: Mapping[str, Decimal]  # ISO-4217 code -> USD per unit
     pii_key: bytes
     lateness_hours: float = 48.0
+    max_clock_skew_hours: float = 24.0
 
 
 def _read_yaml(path: Path, what: str) -> Any:
@@ -110,6 +111,7 @@ def load_reference(config: Config, env: Mapping[str, str] | None = None) -> Refe
         fx_rates_usd=load_fx_rates(Path(rc.fx_rates)),
         pii_key=resolve_pii_key(config, env),
         lateness_hours=rc.lateness_hours,
+        max_clock_skew_hours=rc.max_clock_skew_hours,
     )
 
 

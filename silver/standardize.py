@@ -7,7 +7,9 @@ row per Bronze row (never drops one), with
   mapped to the canonical set (`unknown` when unmapped); email -> keyed HMAC-SHA256 `email_hash`
   (the address itself is never carried forward); amounts to DECIMAL(18,4) and to USD;
 - the evidence columns the expectation suite checks (`_utf8_valid`, `_json_ok`, `_record_bytes`,
-  `event_ts_raw`, `revenue_raw`, `cost_raw`), so every reason code is a plain column condition;
+  `event_ts_raw`, `revenue_raw`, `cost_raw`, `_within_clock_skew`: the event time is at most
+  `refine.max_clock_skew_hours` ahead of the ingestion time), so every reason code is a plain
+  column condition;
 - the Bronze lineage columns.
 Everything is a Spark expression (no Python UDFs), evaluated in one pass.
 """
@@ -37,7 +39,8 @@ TRIMMED_FIELDS = {
     "utm_campaign": "utm_campaign", "properties": "properties",
 }
 BRONZE_LINEAGE = ("raw", "raw_bytes", "_bronze_id", "_source", "_ingested_at", "_ingest_batch_id")
-EVIDENCE_COLUMNS = ("_utf8_valid", "_json_ok", "_record_bytes", "event_ts_raw", "revenue_raw", "cost_raw")
+EVIDENCE_COLUMNS = ("_utf8_valid", "_json_ok", "_record_bytes", "event_ts_raw", "revenue_raw", "cost_raw",
+                    "_within_clock_skew")
 
 
 def clean_text(col: Column) -> Column:
@@ -109,6 +112,7 @@ def standardize(bronze: DataFrame, reference: Reference) -> DataFrame:
     event_ts = within_plausible_range(parse_event_ts(F.col("event_ts_raw")))
     fx_rate = F.try_element_at(_literal_map(dict(reference.fx_rates_usd), FX_TYPE), F.col("currency"))
     lateness_micros = int(reference.lateness_hours * 3600 * 1_000_000)
+    skew_micros = int(reference.max_clock_skew_hours * 3600 * 1_000_000)
     step3 = step2.select(
         "*",
         event_ts.alias("event_ts"),
@@ -118,6 +122,9 @@ def standardize(bronze: DataFrame, reference: Reference) -> DataFrame:
         parse_amount(F.col("revenue_raw")).alias("revenue"),
         parse_amount(F.col("cost_raw")).alias("cost"),
         fx_rate.alias("fx_rate_usd"),
+        # NULL when there is no valid event time (that has its own reason code).
+        (F.unix_micros(event_ts) - F.unix_micros("_ingested_at") <= F.lit(skew_micros))
+        .alias("_within_clock_skew"),
     ).drop("_email_norm")
     usd = lambda c: (F.col(c) * F.col("fx_rate_usd")).try_cast(AMOUNT_TYPE)  # noqa: E731
     return step3.select(

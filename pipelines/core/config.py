@@ -114,6 +114,9 @@ class RefineConfig:
     max_bytes_per_trigger: int = field(default=0, metadata=_min(0))  # 0 = no byte cap
     # Rows that arrive more than this long after their event time are flagged `is_late` (kept).
     lateness_hours: float = field(default=48.0, metadata=_min(0.0))
+    # Events more than this far ahead of their ingestion time are quarantined `future_timestamp`
+    # (a producer's wrong clock or unit), so no single event can claim a date still to come.
+    max_clock_skew_hours: float = field(default=24.0, metadata=_min(0.0))
     # Environment variable holding the HMAC key for email_hash (a dev key is used only in mode: dev).
     pii_key_env: str = "MEDALLION_PII_KEY"
     # Reference data: channel aliases (YAML) and USD FX rates (the dbt seed CSV, or a YAML file).

@@ -32,6 +32,7 @@ BAD_LINES: dict[str, tuple[bytes | str, str]] = {
     "bad-negative": (event("bad-negative", "purchase", revenue=-5), "negative_amount"),
     "bad-amount": (event("bad-amount", "ad_spend", cost="12,3a"), "invalid_amount"),
     "bad-currency": (event("bad-currency", "purchase", currency="BTC"), "unknown_currency"),
+    "bad-future": (event("bad-future", "impression", event_ts="2099-06-01T00:00:00Z"), "future_timestamp"),
     "bad-oversized": (event("bad-oversized", properties={"blob": "x" * 70_000}), "oversized_record"),
 }
 GOOD = [

@@ -43,6 +43,13 @@ def test_timestamps_without_offset_or_implausible_are_invalid(spark):
     assert all(r["event_ts_raw"] is not None for r in rows)
 
 
+def test_an_event_more_than_the_clock_skew_ahead_of_its_ingestion_is_outside_it(spark):
+    # ingested 2026-10-05T00:00Z, skew 24 h: 23 h ahead is fine, 25 h ahead is not
+    rows = _std(spark, {"event_ts": "2026-10-05T23:00:00Z"}, {"event_ts": "2026-10-06T01:00:00Z"},
+                {"event_ts": "2026-10-01T00:00:00Z"}, {"event_ts": "not a time"})
+    assert [r["_within_clock_skew"] for r in rows] == [True, False, True, None]
+
+
 def test_utc_date_differs_from_local_date_near_midnight(spark):
     (row,) = _std(spark, {"event_ts": "2026-10-01T23:30:00-05:00"})
     assert str(row["event_date"]) == "2026-10-02"
