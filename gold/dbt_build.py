@@ -16,9 +16,11 @@ nothing). CI and the test suite run them: `medallion build --resource-type all`,
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
+import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -89,13 +91,24 @@ def dbt_target(config: Config) -> str:
 
 
 def dbt_vars(config: Config, *, run_id: str = "", register_tables: bool = False) -> dict[str, Any]:
-    """`--vars` for the project: where Gold lives and how far incremental runs look back."""
+    """`--vars` for the project: where Gold lives, whether to register tables, the run id."""
     return {
         "warehouse": config.warehouse,
-        "lookback_days": config.gold.lookback_days,
         "register_tables": register_tables,
         "run_id": run_id,
     }
+
+
+@functools.lru_cache(maxsize=1)
+def project_git_commit() -> str:
+    """The commit of this medallion checkout (for the build ledger), '' when unknown: not a git
+    checkout, or git missing."""
+    try:
+        done = subprocess.run(["git", "-C", str(DBT_PROJECT_DIR), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def snapshot_partitions(config: Config) -> str:
@@ -115,6 +128,8 @@ def dbt_environment(config: Config) -> dict[str, str]:
         "MEDALLION_DRIVER_MEMORY": config.spark.driver_memory,
         "MEDALLION_SHUFFLE_PARTITIONS": str(config.spark.shuffle_partitions),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": os.environ.get("DBT_SEND_ANONYMOUS_USAGE_STATS", "false"),
+        # recorded in audit.gold_builds (macros/gold_builds.sql); the caller's value wins
+        "MEDALLION_GIT_COMMIT": os.environ.get("MEDALLION_GIT_COMMIT") or project_git_commit(),
     }
 
 

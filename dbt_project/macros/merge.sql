@@ -1,15 +1,23 @@
 {#-
   dbt-spark's Delta MERGE, extended for the Gold marts (dispatch override of spark__get_merge_sql):
 
-  * `when matched` only updates rows whose values changed, so a build without new data rewrites
-    nothing;
-  * a mart with `meta: {reprocess_window_column: <date column>}` recomputes a whole window of
-    dates (see reprocess_from); keys inside the window that the recomputation no longer
-    produces are deleted (`when not matched by source ... then delete`), so an incremental run
-    ends up with exactly the rows a full refresh would produce. The window predicate also goes
-    into the ON clause, letting Delta skip files outside it.
+  * `when matched` only updates rows whose values changed;
+  * a model that plans its incremental build (macros/incremental_plan.sql) carries the plan in
+    its compiled SQL, and the MERGE follows it:
+      - unchanged: no MERGE at all, so a build without Silver changes commits nothing;
+      - changes:   the plan's literal key predicate (e.g. `date_day in (date'...', ...)`) joins the
+                   ON clause, letting Delta skip files of other keys, and keys it covers that the
+                   recomputation no longer produces are deleted (`when not matched by source and
+                   <predicate> then delete`), e.g. a conversion that moved to another campaign or
+                   an erased user id;
+      - full:      inside an existing table, every key the recomputation no longer produces is
+                   deleted, so the table ends up as a full refresh would leave it.
 -#}
 {% macro spark__get_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) %}
+    {%- set plan = incremental_plan_from_sql(sql) -%}
+    {%- if plan is not none and plan.mode == 'unchanged' -%}
+        {{ return("select 'medallion: " ~ plan.reason | replace("'", "") ~ "; nothing to merge' as no_op") }}
+    {%- endif -%}
     {%- set predicates = [] if incremental_predicates is none else [] + incremental_predicates -%}
     {%- set dest_columns = adapter.get_columns_in_relation(target) -%}
     {%- set merge_update_columns = config.get('merge_update_columns') -%}
@@ -18,9 +26,7 @@
     {%- if update_columns is none -%}  {#- dbt-spark's "all columns" (it would write `update set *`) -#}
         {%- set update_columns = dest_columns | map(attribute='quoted') | list -%}
     {%- endif -%}
-    {%- set window_column = (config.get('meta') or {}).get('reprocess_window_column') -%}
-    {%- set cutoff = reprocess_from(window_column, target) if window_column else none -%}
-    {%- set window_predicate = ('DBT_INTERNAL_DEST.' ~ window_column ~ " >= date'" ~ cutoff ~ "'") if cutoff else none -%}
+    {%- set delete_when = plan.delete_when if plan is not none else none -%}
 
     {%- if unique_key -%}
         {%- set keys = unique_key if (unique_key is sequence and unique_key is not string) else [unique_key] -%}
@@ -30,8 +36,8 @@
     {%- else -%}
         {%- do predicates.append('FALSE') -%}
     {%- endif -%}
-    {%- if window_predicate -%}
-        {%- do predicates.append(window_predicate) -%}
+    {%- if plan is not none and plan.merge_on -%}
+        {%- do predicates.append(plan.merge_on) -%}
     {%- endif -%}
 
     {{ sql_header if sql_header is not none }}
@@ -52,8 +58,11 @@
             {%- endfor %}
 
         when not matched then insert *
-        {%- if window_predicate %}
+        {%- if delete_when == 'true' %}
 
-        when not matched by source and {{ window_predicate }} then delete
+        when not matched by source then delete
+        {%- elif delete_when %}
+
+        when not matched by source and {{ delete_when }} then delete
         {%- endif %}
 {% endmacro %}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import logging
 import os
 import types
 import typing
@@ -25,6 +26,8 @@ from typing import Any, Mapping
 import yaml
 
 from pipelines.core.errors import PipelineError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_NAME = "medallion.yaml"
 BUILTIN = "<built-in defaults>"
@@ -140,8 +143,6 @@ class GoldConfig:
 
     # dbt profile target: `local` (embedded Spark session) or `thrift` ($DBT_TARGET overrides).
     target: str = field(default="local", metadata=_choices("local", "thrift"))
-    # Days of already-built dates an incremental mart recomputes, so late events are counted.
-    lookback_days: int = field(default=3, metadata=_min(0))
     # `medallion run --continuous`: rebuild Gold this often while the streams run.
     rebuild_interval_seconds: float = field(default=300.0, metadata=_min(1.0))
     # dbt threads: nodes (models, tests) run concurrently in the one Spark session. Much of a
@@ -175,6 +176,14 @@ class Config:
         """Checkpoint location of one named stream (e.g. `bronze_events_raw`)."""
         return join_path(self.paths.checkpoints, stream)
 
+
+# Keys that were removed but are still accepted in old files: ignored with a logged warning.
+DEPRECATED_KEYS: dict[str, str] = {
+    "gold.lookback_days": (
+        "incremental Gold builds now recompute exactly what changed in Silver since the version "
+        "their last build read (change data feed), whatever the age of the events; remove the key"
+    ),
+}
 
 # Environment variables that override a config key (applied after the file).
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -296,6 +305,9 @@ def _build(cls: type, data: Mapping[str, Any], *, prefix: str, file: str) -> Any
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         dotted = f"{prefix}{key}"
+        if dotted in DEPRECATED_KEYS and key not in fields:
+            log.warning("config %s: '%s' is deprecated and ignored: %s", file, dotted, DEPRECATED_KEYS[dotted])
+            continue
         if key not in fields:
             raise PipelineError("UNKNOWN_CONFIG_KEY",
                                 {"key": dotted, "file": file, "allowed": ", ".join(sorted(fields))})

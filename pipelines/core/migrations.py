@@ -30,12 +30,14 @@ from pipelines.core.config import Config, join_path
 from pipelines.core.delta_io import SCHEMA_VERSION
 from pipelines.core.errors import PipelineError
 from pipelines.core.registry import SCHEMA_VERSION_PROPERTY, Writer, quote, stored_tables
+from pipelines.core.tables import SILVER_EVENTS
 
 log = logging.getLogger(__name__)
 
 MARKER = "_medallion/warehouse.json"
 # Tables present, no marker: built before layout versions were recorded.
 UNVERSIONED = 1
+CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,26 @@ def _stamp_schema_version(spark: SparkSession, config: Config) -> None:
                       f"('{SCHEMA_VERSION_PROPERTY}' = '{quote(str(2))}')")
 
 
+def _silver_change_feed(spark: SparkSession, config: Config) -> None:
+    """Version 3: silver.events records its change data feed (Gold's incremental builds read
+    what changed since the Silver version their last build read); every pipeline table is
+    stamped 3. Changes are recorded from this commit on: the first Gold build after it finds no
+    ledger row and recomputes in full."""
+    for spec in stored_tables():
+        location = spec.location(config)
+        if spec.writer == Writer.DBT or not delta_table_exists(spark, location):
+            continue
+        props = {SCHEMA_VERSION_PROPERTY: "3"}
+        if spec.qualified_name == SILVER_EVENTS.qualified_name:
+            props[CHANGE_DATA_FEED] = SILVER_EVENTS.properties[CHANGE_DATA_FEED]
+        assignments = ", ".join(f"'{k}' = '{quote(v)}'" for k, v in props.items())
+        spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES ({assignments})")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "stamp every pipeline table with medallion.schema_version", _stamp_schema_version),
+    Migration(3, "enable the change data feed of silver.events (change-driven Gold builds)",
+              _silver_change_feed),
 )
 
 

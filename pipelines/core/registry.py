@@ -174,7 +174,7 @@ def all_tables() -> tuple[TableSpec, ...]:
     """Every table (and dbt view) the product owns, Bronze first, Gold last."""
     from pipelines.core import tables
 
-    return (*tables.PIPELINE_TABLES, *gold_tables())
+    return (*tables.DECLARED_TABLES, *gold_tables())
 
 
 def stored_tables() -> Iterator[TableSpec]:

@@ -1,7 +1,8 @@
 """The tables the pipeline's own Python writes, as registry specs, from `tables.yaml`.
 
 The YAML beside this module declares Bronze, Silver, quarantine, duplicates and the audit tables
-(see `pipelines.core.registry` for what a spec holds); this module reads it once and names each
+(including the Gold build ledger, which dbt writes; see `pipelines.core.registry` for what a spec
+holds); this module reads it once and names each
 spec, so the layers refer to `SILVER_EVENTS` and never restate a column list. Gold specs come from
 the dbt project (`registry.gold_tables`).
 """
@@ -85,7 +86,12 @@ SILVER_TABLES: tuple[TableSpec, ...] = (
     SILVER_EVENTS, SILVER_EVENTS_QUARANTINE, SILVER_EVENTS_DUPLICATES, AUDIT_QUALITY_RESULTS,
     AUDIT_BATCH_LEDGER,
 )
-PIPELINE_TABLES: tuple[TableSpec, ...] = tuple(_SPECS.values())
+# The build ledger: declared here (an audit table), written by dbt's hooks.
+AUDIT_GOLD_BUILDS = _SPECS["audit.gold_builds"]
+
+# Every table this file declares; PIPELINE_TABLES are those the pipeline's Python creates and writes.
+DECLARED_TABLES: tuple[TableSpec, ...] = tuple(_SPECS.values())
+PIPELINE_TABLES: tuple[TableSpec, ...] = tuple(s for s in DECLARED_TABLES if s.writer != Writer.DBT)
 
 # Money types of Silver (standardization casts to them), read from the table they land in.
 AMOUNT_TYPE = SILVER_EVENTS.column("revenue").type

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 # The last landed commit before this change of warehouse layout. Each change of warehouse layout
 # (table schemas, properties, locations, version marker) moves it to the last landed commit, so
 # this test always checks the step users take when they upgrade.
-PREVIOUS_COMMIT = "fa9e1b979b035956087d600124da72672649376a"
+PREVIOUS_COMMIT = "7c8c7bdce5dc23434fa85353b708d3ae0f457a23"
 
 EVENTS, SEED, BAD_RATE, FILES = 3000, 11, 0.05, 3
 MORE_EVENTS, MORE_SEED = 1000, 12

@@ -2,8 +2,10 @@
 
 One lakehouse per module, built once (a dbt build costs tens of seconds); the tests below run in
 file order on it: first build -> checks -> a rebuild without new data -> new events, incremental
-run vs full refresh (with a concurrent reader) -> a plain `dbt build` CLI run in another process
-while a third process streams into Silver -> `medallion docs`.
+run vs full refresh (with a concurrent reader) -> late, re-attributing and future-dated events
+(incremental builds, one of them plain dbt, against the Python computation and a full refresh,
+and the build ledger) -> a plain `dbt build` CLI run in another process while a third process
+streams into Silver -> `medallion docs`.
 
 Silver input: `silver.events` created with the Silver DDL and filled in Python from the sample
 generator's events for a fixed seed (converted with the plain-Python standardization of
@@ -35,6 +37,8 @@ from tests.integration.gold_testkit import (
     silver_rows_from_generated,
 )
 from pipelines.core.config import join_path, load_config
+from pipelines.core.delta_io import SCHEMA_VERSION
+from pipelines.core.tables import AUDIT_GOLD_BUILDS
 
 pytestmark = pytest.mark.integration
 
@@ -73,8 +77,8 @@ def _edge_cases() -> list[dict]:
 
 
 def _new_events() -> list[dict]:
-    """Arrive after the first build: new days, a late event inside the lookback window, and a
-    click that moves an existing conversion to another campaign (its old row must disappear)."""
+    """Arrive after the first build: new days, a late spend, and a click that moves an existing
+    conversion to another campaign (its old row must disappear)."""
     return [
         event("impression", "2026-10-31 20:00:00", campaign_id="cmp-t-new", channel="email", user_id="u-t-7", batch=2),
         event("click", "2026-10-31 20:00:05", campaign_id="cmp-t-new", channel="email", user_id="u-t-7", batch=2),
@@ -107,7 +111,7 @@ def lake(spark, tmp_path_factory):
     config_file.write_text(yaml.safe_dump({
         "paths": {"root": str(root / "lakehouse")},
         "spark": {"master": "local[2]", "shuffle_partitions": 2, "driver_memory": "3g", "log_level": "ERROR"},
-        "gold": {"lookback_days": 3, "threads": 4},
+        "gold": {"threads": 4},
     }))
     saved = {k: os.environ.get(k) for k in ("DBT_TARGET_PATH", "DBT_LOG_PATH")}
     os.environ["DBT_TARGET_PATH"] = str(root / "dbt-target")
@@ -245,14 +249,13 @@ def test_a_second_build_without_new_data_changes_nothing(spark, lake):
     assert gold_snapshot(spark, config, GOLD_TABLES) == before
     for seed in SEEDS:  # reloaded by replacing the table, never appended to
         assert len(_reference_rows(spark, config, seed)) == len(_seed_csv_rows(seed)), seed
+    for table in INCREMENTAL:  # nothing changed in Silver: the incremental marts commit nothing
+        assert [h["version"] for h in _history(spark, config, table) if h["version"] > versions[table]] == [], table
+    invocation = lake["production_build_results"]["metadata"]["invocation_id"]
+    ledger = {r["node_id"]: r for r in _ledger(spark, config) if r["invocation_id"] == invocation}
     for table in INCREMENTAL:
-        history = _history(spark, config, table)
-        new = [h for h in history if h["version"] > versions[table]]
-        assert [h["operation"] for h in new] in ([], ["MERGE"]), table
-        for commit in new:  # a merge that matched everything and changed nothing
-            metrics = commit["operationMetrics"]
-            assert (metrics["numTargetRowsInserted"], metrics["numTargetRowsUpdated"],
-                    metrics["numTargetRowsDeleted"]) == ("0", "0", "0"), table
+        row = ledger[f"model.medallion.{table}"]
+        assert (row["status"], row["build_mode"], row["gold_version"]) == ("success", "unchanged", None), table
 
 
 def test_a_production_build_runs_the_data_tests_and_leaves_unit_and_seed_tests_to_ci(lake):
@@ -318,6 +321,163 @@ def test_an_incremental_run_after_new_events_equals_a_full_refresh(spark, lake, 
 def test_readers_never_see_a_gold_table_missing_during_a_full_refresh(incremental_then_full_refresh):
     assert incremental_then_full_refresh["reads"] > 0
     assert incremental_then_full_refresh["reader_errors"] == []
+
+
+def _ledger(spark, config) -> list[dict]:
+    return [r.asDict() for r in spark.read.format("delta").load(AUDIT_GOLD_BUILDS.location(config)).collect()]
+
+
+def _silver_state(spark, config) -> tuple[str, int]:
+    """(table id, latest version) of silver.events."""
+    path = silver_events_path(config)
+    return (spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["id"],
+            spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()["version"])
+
+
+def _daily(spark, config) -> dict[tuple[str, str], dict]:
+    return {(r["campaign_id"], str(r["date_day"])): r for r in gold_rows(spark, config, "fct_campaign_performance_daily")}
+
+
+def _plain_dbt_build(spark, config, root: Path, *args: str):
+    """`dbt build` as a plain dbt user runs it (no medallion vars, no table registration by
+    medallion, no git commit from medallion), in this process: dbtRunner on a child session."""
+    from dbt.cli.main import dbtRunner
+
+    from gold.dbt_build import _isolated_session, _patched_environ, _restored_session_confs
+    from tests.conftest import TEST_SPARK
+
+    env = {"MEDALLION_WAREHOUSE": config.warehouse, "MEDALLION_SPARK_MASTER": TEST_SPARK["master"],
+           "MEDALLION_SHUFFLE_PARTITIONS": str(TEST_SPARK["shuffle_partitions"]), "DBT_TARGET": "local",
+           "DBT_THREADS": "4", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+           "DBT_TARGET_PATH": str(root / "plain-dbt-target"), "DBT_LOG_PATH": str(root / "plain-dbt-logs")}
+    project = str(REPO / "dbt_project")
+    saved = {k: os.environ.pop(k) for k in ("MEDALLION_GIT_COMMIT", "GITHUB_SHA") if k in os.environ}
+    try:
+        with _patched_environ(env), _restored_session_confs(spark), _isolated_session(spark):
+            return dbtRunner().invoke(["build", "--project-dir", project, "--profiles-dir", project, *args])
+    finally:
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def late_and_future_events(spark, lake, incremental_then_full_refresh):
+    """Gold built and fully refreshed; then, in one incremental build: an impression 16 days older
+    than the newest built date, a click that re-attributes a purchase built 21 days before that
+    date, and an impression dated 2099."""
+    config = lake["config"]
+    day = dt.date(2026, 10, 15)
+    late = next(e for e in lake["events"] if e["event_type"] == "impression" and e["event_date"] == day
+                and e["campaign_id"] and not e["campaign_id"].startswith("cmp-t-"))
+    before = _daily(spark, config)
+    new = [
+        event("impression", "2026-10-15 13:00:00", campaign_id=late["campaign_id"], channel=late["channel"], batch=3),
+        # u-t-1 clicked cmp-t-free at 09:01 and bought at 10:00 (built 2026-10-10): a click at 09:30 wins
+        event("click", "2026-10-10 09:30:00", campaign_id="cmp-t-late-b", channel="display", user_id="u-t-1", batch=3),
+        event("impression", "2099-01-01 00:00:00", campaign_id="cmp-t-future", channel="display", batch=3),
+    ]
+    append_events(spark, config, new)
+    lake["events"] = lake["events"] + new
+    assert _medallion(lake["config_file"], "build", *MODELS_ONLY) == 0
+    return {"before": before, "late_key": (late["campaign_id"], str(day)), "events": list(lake["events"])}
+
+
+def test_an_impression_older_than_the_newest_built_date_reaches_its_day_incrementally(spark, lake, late_and_future_events):
+    config = lake["config"]
+    daily = _daily(spark, config)
+    key = late_and_future_events["late_key"]
+    assert daily[key]["impressions"] == late_and_future_events["before"][key]["impressions"] + 1
+    _assert_gold_matches(spark, config, late_and_future_events["events"])
+
+
+def test_a_late_click_moves_an_already_built_purchase_to_the_clicks_campaign(spark, lake, late_and_future_events):
+    before, daily = late_and_future_events["before"], _daily(spark, lake["config"])
+    assert before[("cmp-t-free", "2026-10-10")]["conversions"] == 1 and ("cmp-t-late-b", "2026-10-10") not in before
+    assert daily[("cmp-t-free", "2026-10-10")]["conversions"] == 0
+    assert (daily[("cmp-t-late-b", "2026-10-10")]["conversions"], daily[("cmp-t-late-b", "2026-10-10")]["revenue_usd"]) == (1, 30)
+    ltv = {r["user_id"]: r for r in gold_rows(spark, lake["config"], "fct_customer_ltv")}
+    assert ltv["u-t-1"]["acquisition_campaign_id"] == "cmp-t-late-b"
+
+
+@pytest.fixture(scope="module")
+def ordinary_event_after_a_future_one(spark, lake, late_and_future_events):
+    """After the build that took the 2099 impression: an ordinary impression, built by plain dbt."""
+    config = lake["config"]
+    new = [event("impression", "2026-11-01 08:00:00", campaign_id="cmp-t-new", channel="email", batch=4)]
+    append_events(spark, config, new)
+    lake["events"] = lake["events"] + new
+    silver = _silver_state(spark, config)
+    result = _plain_dbt_build(spark, config, lake["root"], *MODELS_ONLY)
+    assert result.success, result.exception
+    run_results = json.loads((lake["root"] / "plain-dbt-target" / "run_results.json").read_text())
+    return {"silver": silver, "invocation_id": run_results["metadata"]["invocation_id"], "events": list(lake["events"])}
+
+
+def test_a_future_dated_event_in_silver_does_not_stop_later_events_from_reaching_gold(spark, lake,
+                                                                                      ordinary_event_after_a_future_one):
+    config = lake["config"]
+    daily = _daily(spark, config)
+    assert daily[("cmp-t-new", "2026-11-01")]["impressions"] == 1
+    assert daily[("cmp-t-future", "2099-01-01")]["impressions"] == 1
+    _assert_gold_matches(spark, config, ordinary_event_after_a_future_one["events"])
+
+
+def test_a_plain_dbt_build_records_the_silver_version_it_read_and_the_gold_versions_it_wrote(
+        spark, lake, ordinary_event_after_a_future_one):
+    config = lake["config"]
+    table_id, version = ordinary_event_after_a_future_one["silver"]
+    invocation = ordinary_event_after_a_future_one["invocation_id"]
+    rows = [r for r in _ledger(spark, config) if r["invocation_id"] == invocation]
+    assert sorted(r["status"] for r in rows if r["resource_type"] == "invocation") == ["started", "success"]
+    models = {r["node_id"]: r for r in rows if r["resource_type"] == "model"}
+    assert len(models) == 14 and {r["status"] for r in models.values()} == {"success"}
+    for row in rows:  # what a plain dbt run knows: no medallion run id, no git commit from medallion
+        assert (row["silver_table_id"], row["silver_version"], row["silver_change_feed"]) == (table_id, version, True)
+        assert (row["run_id"], row["git_commit"], row["target_name"], row["dbt_command"]) == (invocation, None, "local", "build")
+    for node_id, row in models.items():
+        relation = row["relation"].split(".")
+        if row["materialization"] == "view":
+            assert row["build_mode"] == "view" and row["gold_version"] is None
+            text = spark.sql(f"DESCRIBE EXTENDED {row['relation']}").filter("col_name = 'View Text'").first()["data_type"]
+            assert f"version as of {version}" in text, node_id  # every model read Silver as of the pin
+            continue
+        history = spark.sql(f"DESCRIBE HISTORY delta.`{join_path(config.warehouse, *relation)}`").collect()
+        written = [h["version"] for h in history if invocation in (h["userMetadata"] or "")]
+        if row["build_mode"] == "unchanged":
+            assert row["gold_version"] is None and written == [], node_id
+            continue
+        assert [row["gold_version"]] == written[:1] and row["gold_version"] == history[0]["version"], node_id
+        assert json.loads(history[0]["userMetadata"])["silver_version"] == version
+        assert row["compiled_sql_md5"] and row["model_checksum"] and row["started_at"] <= row["finished_at"]
+    daily = models["model.medallion.fct_campaign_performance_daily"]
+    assert (daily["build_mode"], daily["changed_keys"], daily["silver_changes_from_version"]) == ("incremental", 1, version)
+    assert models["model.medallion.fct_customer_ltv"]["build_mode"] == "unchanged"
+
+
+@pytest.fixture(scope="module")
+def full_refresh_after_arrivals(spark, lake, ordinary_event_after_a_future_one):
+    config = lake["config"]
+    incremental = gold_snapshot(spark, config, GOLD_TABLES)
+    assert _medallion(lake["config_file"], "build", *MODELS_ONLY, "--full-refresh") == 0
+    return {"incremental": incremental, "full": gold_snapshot(spark, config, GOLD_TABLES)}
+
+
+def test_incremental_gold_after_late_and_future_events_equals_a_full_refresh_and_the_python_computation(
+        spark, lake, full_refresh_after_arrivals):
+    assert full_refresh_after_arrivals["incremental"] == full_refresh_after_arrivals["full"]
+    _assert_gold_matches(spark, lake["config"], lake["events"])
+
+
+def test_the_build_ledger_dbt_creates_is_the_registry_declaration(spark, lake):
+    config = lake["config"]
+    location = AUDIT_GOLD_BUILDS.location(config)
+    fields = spark.read.format("delta").load(location).schema.fields
+    assert [(f.name, f.dataType.simpleString().upper(), f.nullable, f.metadata.get("comment")) for f in fields] == [
+        (c.name, c.type, c.nullable, c.comment) for c in AUDIT_GOLD_BUILDS.columns]
+    properties = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{location}`").collect()}
+    declared = AUDIT_GOLD_BUILDS.table_properties(SCHEMA_VERSION)
+    declared.pop("medallion.schema_version")
+    assert declared.items() <= properties.items()
+    assert spark.sql(f"DESCRIBE DETAIL delta.`{location}`").first()["description"] == AUDIT_GOLD_BUILDS.comment
 
 
 WRITER = textwrap.dedent("""

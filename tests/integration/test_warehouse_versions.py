@@ -12,9 +12,11 @@ from pipelines.cli import main
 from pipelines.core import delta_io, storage
 from pipelines.core.delta_io import SCHEMA_VERSION
 from pipelines.core.errors import PipelineError
-from pipelines.core.migrations import check_warehouse, marker_path, open_warehouse, warehouse_version
+from pipelines.core.migrations import (
+    CHANGE_DATA_FEED, check_warehouse, marker_path, open_warehouse, warehouse_version,
+)
 from pipelines.core.registry import SCHEMA_VERSION_PROPERTY
-from pipelines.core.tables import PIPELINE_TABLES
+from pipelines.core.tables import PIPELINE_TABLES, SILVER_EVENTS
 from tests.integration.test_cli import write_config
 
 pytestmark = pytest.mark.integration
@@ -27,10 +29,20 @@ def _properties(spark, config, spec) -> dict[str, str]:
 
 def _unversioned_warehouse(spark, config) -> None:
     """Tables as medallion built them before layout versions were recorded: no marker, no
-    `medallion.schema_version` property."""
+    `medallion.schema_version` property, no change data feed on silver.events."""
     for spec in PIPELINE_TABLES:
         delta_io.create_table(spark, config, spec)
-        spark.sql(f"ALTER TABLE delta.`{spec.location(config)}` UNSET TBLPROPERTIES ('{SCHEMA_VERSION_PROPERTY}')")
+        spark.sql(f"ALTER TABLE delta.`{spec.location(config)}` UNSET TBLPROPERTIES IF EXISTS "
+                  f"('{SCHEMA_VERSION_PROPERTY}', '{CHANGE_DATA_FEED}')")
+
+
+def _version_2_warehouse(spark, config) -> None:
+    """Tables as layout version 2 left them: stamped 2, silver.events without a change data feed."""
+    for spec in PIPELINE_TABLES:
+        delta_io.create_table(spark, config, spec)
+        spark.sql(f"ALTER TABLE delta.`{spec.location(config)}` SET TBLPROPERTIES ('{SCHEMA_VERSION_PROPERTY}' = '2')")
+    spark.sql(f"ALTER TABLE delta.`{SILVER_EVENTS.location(config)}` UNSET TBLPROPERTIES ('{CHANGE_DATA_FEED}')")
+    storage.write_text(spark, marker_path(config), json.dumps({"schema_version": 2}))
 
 
 def test_a_new_warehouse_is_stamped_with_the_current_version(spark, lake):
@@ -52,7 +64,18 @@ def test_an_unversioned_warehouse_is_upgraded_in_place_and_a_dry_run_changes_not
     assert warehouse_version(spark, lake) == SCHEMA_VERSION
     for spec in PIPELINE_TABLES:
         assert _properties(spark, lake, spec)[SCHEMA_VERSION_PROPERTY] == str(SCHEMA_VERSION), spec.qualified_name
+    assert _properties(spark, lake, SILVER_EVENTS)[CHANGE_DATA_FEED] == "true"
     assert open_warehouse(spark, lake) == []  # nothing left to do
+
+
+def test_a_version_2_warehouse_is_upgraded_to_record_the_silver_change_data_feed(spark, lake):
+    _version_2_warehouse(spark, lake)
+    assert CHANGE_DATA_FEED not in _properties(spark, lake, SILVER_EVENTS)
+    assert [step.split(":")[0] for step in open_warehouse(spark, lake)] == ["v3"]
+    assert warehouse_version(spark, lake) == SCHEMA_VERSION == 3
+    assert _properties(spark, lake, SILVER_EVENTS)[CHANGE_DATA_FEED] == "true"
+    for spec in PIPELINE_TABLES:
+        assert _properties(spark, lake, spec)[SCHEMA_VERSION_PROPERTY] == "3", spec.qualified_name
 
 
 def test_medallion_migrate_reports_and_applies_the_steps(spark, tmp_path: Path, capsys):

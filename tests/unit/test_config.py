@@ -170,6 +170,14 @@ def test_example_config_lists_every_key_with_its_default(tmp_path: Path) -> None
     assert dataclasses.replace(load_config(str(copied), env={}), source=BUILTIN) == load_config(env={}, cwd=tmp_path)
 
 
+def test_the_removed_gold_lookback_days_key_still_loads_with_a_deprecation_warning(tmp_path: Path, caplog) -> None:
+    cfg = write(tmp_path / "medallion.yaml", "gold: {lookback_days: 3, threads: 2}\n")
+    with caplog.at_level("WARNING", logger="pipelines.core.config"):
+        config = load_config(str(cfg), env={})
+    assert config.gold.threads == 2 and not hasattr(config.gold, "lookback_days")
+    assert any("gold.lookback_days" in r.getMessage() and "deprecated" in r.getMessage() for r in caplog.records)
+
+
 def test_every_path_field_is_resolved_at_load_to_an_absolute_path_or_uri(tmp_path: Path) -> None:
     cfg = write(tmp_path / "medallion.yaml", "paths: {root: data, landing: s3a://b/landing}\n"
                                              "refine: {docs_dir: gx-docs, fx_rates: ref/fx.yaml}\n")

@@ -95,3 +95,4 @@ def test_medallion_tables_lists_locations_lineage_and_personal_data_without_spar
     assert lines["silver.events"][5] == "user_id, email_hash, properties"
     assert "_gate_run_id" in lines["silver.events_quarantine"][4]
     assert lines["gold.fct_customer_ltv"][2] == "dbt"
+    assert lines["audit.gold_builds"][2:4] == ["dbt", "s3a://lake/wh/audit/gold_builds"]  # the build ledger

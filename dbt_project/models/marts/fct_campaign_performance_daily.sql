@@ -4,31 +4,65 @@
         incremental_strategy='merge',
         unique_key=['campaign_id', 'date_day'],
         on_schema_change='fail',
-        meta={'reprocess_window_column': 'date_day'},
     )
 }}
 
-{#- Incremental runs recompute every date from `reprocess_from` on (late events) and merge. -#}
-{%- set cutoff = reprocess_from('date_day') if is_incremental() else none -%}
+{#- Incremental builds recompute exactly the dates that Silver's changes since this model's last
+    build touch (macros/incremental_plan.sql): the dates of the changed events, and the purchase
+    dates of the same user's purchases up to `attribution_window_days` after a changed click
+    (their last click may have changed, moving them between campaigns); the MERGE deletes the
+    rows of those dates that are no longer produced. -#}
+{%- set window_days = var('attribution_window_days', 30) | int -%}
+{%- set plan = silver_changes_plan() -%}
+{%- if plan.mode == 'changes' -%}
+    {%- set changed_dates -%}
+        with changes as (
+            select event_type, event_date, event_ts, user_id
+            from {{ silver_changes(plan) }}
+            where event_type in ('impression', 'click', 'ad_spend', 'purchase')
+        ),
+
+        changed_clicks as (
+            select user_id, event_ts as click_ts
+            from changes
+            where event_type = 'click' and user_id is not null
+        ),
+
+        reattributable_purchases as (
+            select purchases.purchase_date
+            from {{ ref('int_purchases__attributed') }} as purchases
+            inner join changed_clicks
+                on changed_clicks.user_id = purchases.user_id
+                and purchases.purchase_ts >= changed_clicks.click_ts
+                and purchases.purchase_ts <= changed_clicks.click_ts + interval {{ window_days }} days
+        )
+
+        select event_date as date_day from changes
+        union
+        select purchase_date as date_day from reattributable_purchases
+    {%- endset -%}
+    {%- set plan = plan_dates(plan, changed_dates, 'date_day') -%}
+{%- endif %}
+{{ incremental_plan_marker(plan) }}
 
 with impressions as (
     select * from {{ ref('stg_silver__impressions') }}
-    where campaign_id is not null {{ reprocess_filter('impression_date', cutoff) }}
+    where campaign_id is not null {{ plan_filter(plan, 'impression_date') }}
 ),
 
 clicks as (
     select * from {{ ref('stg_silver__clicks') }}
-    where campaign_id is not null {{ reprocess_filter('click_date', cutoff) }}
+    where campaign_id is not null {{ plan_filter(plan, 'click_date') }}
 ),
 
 ad_spend as (
     select * from {{ ref('stg_silver__ad_spend') }}
-    where campaign_id is not null {{ reprocess_filter('spend_date', cutoff) }}
+    where campaign_id is not null {{ plan_filter(plan, 'spend_date') }}
 ),
 
 attributed_purchases as (
     select * from {{ ref('int_purchases__attributed') }}
-    where campaign_id is not null {{ reprocess_filter('purchase_date', cutoff) }}
+    where campaign_id is not null {{ plan_filter(plan, 'purchase_date') }}
 ),
 
 impressions_daily as (

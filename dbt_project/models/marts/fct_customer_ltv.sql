@@ -7,19 +7,32 @@
     )
 }}
 
-{#- Incremental runs recompute the customers who purchased on or after `reprocess_from`
-    (over their whole history) and merge them on user_id. -#}
-{%- set cutoff = reprocess_from('last_purchase_date') if is_incremental() else none -%}
+{#- Incremental builds recompute (over their whole history) exactly the customers that Silver's
+    changes since this model's last build touch (macros/incremental_plan.sql): the users of
+    changed purchases and of changed clicks (a click can change the attribution of their first
+    purchase); a user id that no longer has any purchase (e.g. erased) is deleted. -#}
+{%- set plan = silver_changes_plan() -%}
+{%- if plan.mode == 'changes' -%}
+    {%- set changed_customers_sql -%}
+        select user_id from {{ silver_changes(plan) }}
+        where event_type in ('purchase', 'click')
+    {%- endset -%}
+    {%- set purchasing_customers_sql -%}
+        select user_id from {{ ref('int_purchases__attributed') }}
+    {%- endset -%}
+    {%- set plan = plan_changed_keys(plan, changed_customers_sql, purchasing_customers_sql, 'user_id') -%}
+{%- endif %}
+{{ incremental_plan_marker(plan) }}
 
 with attributed_purchases as (
     select * from {{ ref('int_purchases__attributed') }}
-    where user_id is not null
+    where user_id is not null {{ 'and false' if plan.mode == 'unchanged' else '' }}
 ),
 
-{% if cutoff is not none -%}
+{% if plan.mode == 'changes' -%}
 changed_customers as (
-    select distinct user_id from attributed_purchases
-    where true {{ reprocess_filter('purchase_date', cutoff) }}
+    select distinct user_id from ({{ changed_customers_sql }}) as changes
+    where user_id is not null
 ),
 
 customer_purchases as (

@@ -1,5 +1,5 @@
 with events as (
-    select * from {{ source('silver', 'events') }}
+    select * from {{ source('silver', 'events') }}{{ silver_as_of_build() }}
 ),
 
 final as (
