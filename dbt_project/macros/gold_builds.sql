@@ -4,13 +4,16 @@
 
   Recorded by dbt itself, from the project's hooks, so a plain `dbt build` (scheduled CI, an
   operator) records it exactly like `medallion build`:
-  * on-run-start (`record_build_start`): the version V and table id of silver.events this build
-    reads, one row `resource_type = 'invocation', status = 'started'`. Every model reads
-    silver.events as of V (`silver_as_of_build`), so V is exactly what the build read, however
-    many commits a running stream adds meanwhile.
+  * on-run-start (`pin_silver_version`): the version V and table id of silver.events this build
+    reads, kept for the models in a global temporary view named after the invocation (visible to
+    every connection of the Spark application, Thrift Server sessions included; no commit).
+    Every model reads silver.events as of V (`silver_as_of_build`), so V is exactly what the
+    build read, however many commits a running stream adds meanwhile.
   * on-run-end (`record_build_results`): one row per model, seed and snapshot dbt ran (status,
-    timing, build mode, checksums, the Delta version of the table it committed), and one
-    `invocation` row with the outcome.
+    timing, build mode, checksums, V, the Delta version of the table it committed), and one
+    `invocation` row with the outcome, in one commit. An invocation that dies before on-run-end
+    leaves no row (its Gold commits still name it in their userMetadata); the next build of each
+    incremental mart then starts from the last recorded success, recomputing a superset.
   Incremental marts read it back (macros/incremental_plan.sql): the Silver version of the last
   build in which they succeeded is where their next build's changes start.
 
@@ -58,7 +61,7 @@
             node_id string comment 'dbt unique id of the node; NULL on invocation rows',
             relation string comment 'schema.table the node builds; NULL on invocation rows',
             materialization string comment 'table | incremental | view | seed | snapshot',
-            status string not null comment 'invocation rows: started, then success | error; nodes: dbt\'s status (success, error, skipped)',
+            status string not null comment 'invocation rows: success | error; nodes: dbt\'s status (success, error, skipped)',
             message string comment 'dbt\'s result message',
             build_mode string comment 'full (rebuilt or recomputed whole) | incremental (changed keys merged) | unchanged (nothing to write) | view',
             build_mode_reason string comment 'why an incremental model ran in that mode',
@@ -76,12 +79,12 @@
             target_name string not null comment 'dbt profile target',
             git_commit string comment 'commit of the project ($MEDALLION_GIT_COMMIT, else $GITHUB_SHA); NULL when unknown',
             started_at timestamp not null comment 'invocation or node start (UTC)',
-            finished_at timestamp comment 'invocation or node end (UTC); NULL on the started row',
+            finished_at timestamp comment 'invocation or node end (UTC)',
             execution_seconds double comment 'dbt\'s execution time of the node'
         )
         using delta
         location '{{ (warehouse ~ '/audit/gold_builds') | replace("\\", "\\\\") | replace("'", "\\'") }}'
-        comment 'Gold build ledger: one row per dbt invocation start and end, and per model/seed it ran'
+        comment 'Gold build ledger: one row per dbt invocation and per model/seed it ran'
         tblproperties (
             'delta.appendOnly' = 'true',
             'delta.autoOptimize.autoCompact' = 'true',
@@ -162,37 +165,38 @@
 {% endmacro %}
 
 
-{#- on-run-start: pin silver.events and record the invocation. Returns the pin (or none). -#}
-{% macro record_build_start() %}
+{#- The global temporary view holding this invocation's Silver pin. -#}
+{% macro _pin_view() %}
+    {{ return('global_temp.medallion_silver_pin_' ~ invocation_id.replace('-', '_')) }}
+{% endmacro %}
+
+
+{#- on-run-start: pin silver.events for this invocation (and make sure the ledger exists).
+    Returns the pin (or none). -#}
+{% macro pin_silver_version() %}
     {%- if not writes_tables() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set silver = current_silver_events() -%}
     {%- do create_gold_builds() -%}
-    {%- set row = _invocation_values() -%}
-    {%- do row.update({
-        'resource_type': 'invocation', 'status': 'started', 'started_at': run_started_at,
-        'silver_table_id': silver.table_id if silver else none,
-        'silver_version': silver.version if silver else none,
-        'silver_change_feed': silver.change_feed if silver else none}) -%}
-    {%- do _insert_ledger_rows([row]) -%}
+    {%- call statement('pin_silver_version') -%}
+        create or replace global temporary view {{ _pin_view().split('.')[1] }} as
+        select
+            cast({{ sql_value(silver.version if silver else none) }} as bigint) as silver_version,
+            cast({{ sql_value(silver.table_id if silver else none) }} as string) as silver_table_id,
+            cast({{ sql_value(silver.change_feed if silver else none) }} as boolean) as silver_change_feed
+    {%- endcall -%}
     {{ return(silver) }}
 {% endmacro %}
 
 
-{#- The silver.events pin of this invocation, from its `started` ledger row: {'version',
-    'table_id', 'change_feed'}; none outside writing commands or without Silver. -#}
+{#- The silver.events pin of this invocation: {'version', 'table_id', 'change_feed'}; none
+    outside writing commands or without Silver. -#}
 {% macro build_pin() %}
     {%- if not writes_tables() -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set query -%}
-        select silver_version, silver_table_id, silver_change_feed
-        from {{ gold_builds_relation() }}
-        where invocation_id = {{ sql_value(invocation_id) }}
-            and resource_type = 'invocation' and status = 'started'
-    {%- endset -%}
-    {%- set rows = run_query(query).rows -%}
+    {%- set rows = run_query('select * from ' ~ _pin_view()).rows -%}
     {%- if rows | length == 0 or rows[0]['silver_version'] is none -%}
         {{ return(none) }}
     {%- endif -%}
@@ -315,5 +319,6 @@
                            'started_at': run_started_at, 'finished_at': _now()}) -%}
     {%- do rows.append(outcome) -%}
     {%- do _insert_ledger_rows(rows) -%}
+    {%- do run_query('drop view if exists ' ~ _pin_view()) -%}
     {{ return('') }}
 {% endmacro %}

@@ -1,6 +1,5 @@
 {#- on-run-start: make the warehouse tables addressable, pin the silver.events version this build
-    reads and record the invocation in the build ledger (macros/gold_builds.sql), and tag this
-    build's Delta commits. -#}
+    reads (macros/gold_builds.sql), and tag this build's Delta commits. -#}
 {% macro medallion_on_run_start() %}
     {%- if execute -%}
         {%- set run_id = var('run_id', '') or invocation_id -%}
@@ -11,7 +10,7 @@
             (DESCRIBE HISTORY -> run, build, Silver version). -#}
         {%- set metadata = {'run_id': run_id, 'stage': 'gold', 'dbt_invocation_id': invocation_id} -%}
         {%- do run_query("set spark.databricks.delta.commitInfo.userMetadata = " ~ tojson(metadata)) -%}
-        {%- set silver = record_build_start() -%}
+        {%- set silver = pin_silver_version() -%}
         {%- if silver is not none -%}
             {%- do metadata.update({'silver_version': silver.version}) -%}
             {%- do run_query("set spark.databricks.delta.commitInfo.userMetadata = " ~ tojson(metadata)) -%}

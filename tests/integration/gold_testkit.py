@@ -302,3 +302,17 @@ def assert_gold_equals(spark: Any, config: Config, model: str, key: Any, expecte
         for column, value in exp.items():
             assert_close(actual[k][column], value, f"{model}[{k}].{column}")
     return actual
+
+
+def assert_gold_matches(spark: Any, config: Config, events: list[dict]) -> None:
+    """Every mart computed from Silver rows equals the independent computation from `events`."""
+    assert_gold_equals(spark, config, "fct_campaign_performance_daily",
+                       lambda r: (r["campaign_id"], r["date_day"]), expected_campaign_daily(events))
+    assert_gold_equals(spark, config, "fct_campaign_performance", lambda r: r["campaign_id"],
+                       expected_campaign_totals(events))
+    assert_gold_equals(spark, config, "fct_channel_cac_monthly",
+                       lambda r: (r["channel"], r["month_start"]), expected_channel_cac_monthly(events))
+    assert_gold_equals(spark, config, "fct_channel_cac", lambda r: r["channel"],
+                       expected_channel_cac_totals(events))
+    assert_gold_equals(spark, config, "fct_customer_ltv", lambda r: r["user_id"],
+                       expected_customer_ltv(events))

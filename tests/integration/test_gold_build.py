@@ -1,11 +1,11 @@
 """Gold layer: `medallion build` runs the dbt project in-process against a Silver table.
 
 One lakehouse per module, built once (a dbt build costs tens of seconds); the tests below run in
-file order on it: first build -> checks -> a rebuild without new data -> new events, incremental
-run vs full refresh (with a concurrent reader) -> late, re-attributing and future-dated events
-(incremental builds, one of them plain dbt, against the Python computation and a full refresh,
-and the build ledger) -> a plain `dbt build` CLI run in another process while a third process
-streams into Silver -> `medallion docs`.
+file order on it: first build -> checks -> a rebuild without new data (commits nothing) -> new
+events, then late, re-attributing and future-dated ones (incremental builds, one of them plain
+dbt; each against the Python computation; the build ledger) -> a full refresh with a concurrent
+reader, equal to the incremental result -> a plain `dbt build` CLI run in another process while a
+third process streams into Silver -> `medallion docs`.
 
 Silver input: `silver.events` created with the Silver DDL and filled in Python from the sample
 generator's events for a fixed seed (converted with the plain-Python standardization of
@@ -31,10 +31,8 @@ import pytest
 import yaml
 
 from tests.integration.gold_testkit import (
-    SEEDS_DIR, append_events, assert_gold_equals, create_silver_events, event, expected_campaign_daily,
-    expected_campaign_totals, expected_channel_cac_monthly, expected_channel_cac_totals,
-    expected_customer_ltv, gold_rows, gold_snapshot, seed_fx_rates_usd, silver_events_path,
-    silver_rows_from_generated,
+    SEEDS_DIR, append_events, assert_gold_matches, create_silver_events, event, gold_rows, gold_snapshot,
+    seed_fx_rates_usd, silver_events_path, silver_rows_from_generated,
 )
 from pipelines.core.config import join_path, load_config
 from pipelines.core.delta_io import SCHEMA_VERSION
@@ -150,16 +148,7 @@ def test_medallion_build_passes_every_model_dbt_test_and_unit_test(lake):
 
 
 def _assert_gold_matches(spark, config, events) -> None:
-    assert_gold_equals(spark, config, "fct_campaign_performance_daily",
-                       lambda r: (r["campaign_id"], r["date_day"]), expected_campaign_daily(events))
-    assert_gold_equals(spark, config, "fct_campaign_performance", lambda r: r["campaign_id"],
-                       expected_campaign_totals(events))
-    assert_gold_equals(spark, config, "fct_channel_cac_monthly",
-                       lambda r: (r["channel"], r["month_start"]), expected_channel_cac_monthly(events))
-    assert_gold_equals(spark, config, "fct_channel_cac", lambda r: r["channel"],
-                       expected_channel_cac_totals(events))
-    assert_gold_equals(spark, config, "fct_customer_ltv", lambda r: r["user_id"],
-                       expected_customer_ltv(events))
+    assert_gold_matches(spark, config, events)
 
 
 def test_gold_numbers_equal_an_independent_python_computation_from_the_generated_events(spark, lake):
@@ -273,54 +262,21 @@ def test_a_production_build_runs_the_data_tests_and_leaves_unit_and_seed_tests_t
 
 
 @pytest.fixture(scope="module")
-def incremental_then_full_refresh(spark, lake):
-    """New events -> incremental build -> snapshot; then --full-refresh while a reader polls."""
+def new_events_built(spark, lake):
+    """New events -> incremental build."""
     config = lake["config"]
     new = _new_events()
     append_events(spark, config, new)
     lake["events"] = lake["events"] + new
     assert _medallion(lake["config_file"], "build", *MODELS_ONLY) == 0
-    incremental = gold_snapshot(spark, config, GOLD_TABLES)
-    operations = {t: _history(spark, config, t)[-1]["operation"] for t in INCREMENTAL}
-
-    errors: list[str] = []
-    reads = {"n": 0}
-    stop = threading.Event()
-
-    def reader() -> None:
-        while not stop.is_set():
-            for table in GOLD_TABLES:
-                try:
-                    spark.table(f"gold.{table}").count()
-                    reads["n"] += 1
-                except Exception as exc:  # noqa: BLE001 - any failure is what we look for
-                    errors.append(f"{table}: {str(exc).splitlines()[0]}")
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    try:
-        rc = _medallion(lake["config_file"], "build", *MODELS_ONLY, "--full-refresh")
-    finally:
-        stop.set()
-        thread.join(timeout=60)
-    full = gold_snapshot(spark, config, GOLD_TABLES)
-    return {"incremental": incremental, "full": full, "operations": operations, "rc": rc,
-            "reader_errors": errors, "reads": reads["n"]}
+    return {"operations": {t: _history(spark, config, t)[-1]["operation"] for t in INCREMENTAL}}
 
 
-def test_an_incremental_run_after_new_events_equals_a_full_refresh(spark, lake, incremental_then_full_refresh):
-    result = incremental_then_full_refresh
-    assert result["operations"] == {t: "MERGE" for t in INCREMENTAL}
-    assert result["rc"] == 0
-    assert result["incremental"] == result["full"]
+def test_an_incremental_run_merges_new_events_and_moves_a_re_attributed_conversion(spark, lake, new_events_built):
+    assert new_events_built["operations"] == {t: "MERGE" for t in INCREMENTAL}
     _assert_gold_matches(spark, lake["config"], lake["events"])
     daily = {(r["campaign_id"], str(r["date_day"])) for r in gold_rows(spark, lake["config"], "fct_campaign_performance_daily")}
     assert ("cmp-t-a", "2026-10-30") not in daily and ("cmp-t-b", "2026-10-30") in daily  # re-attributed
-
-
-def test_readers_never_see_a_gold_table_missing_during_a_full_refresh(incremental_then_full_refresh):
-    assert incremental_then_full_refresh["reads"] > 0
-    assert incremental_then_full_refresh["reader_errors"] == []
 
 
 def _ledger(spark, config) -> list[dict]:
@@ -360,8 +316,8 @@ def _plain_dbt_build(spark, config, root: Path, *args: str):
 
 
 @pytest.fixture(scope="module")
-def late_and_future_events(spark, lake, incremental_then_full_refresh):
-    """Gold built and fully refreshed; then, in one incremental build: an impression 16 days older
+def late_and_future_events(spark, lake, new_events_built):
+    """Gold built incrementally; then, in one incremental build: an impression 16 days older
     than the newest built date, a click that re-attributes a purchase built 21 days before that
     date, and an impression dated 2099."""
     config = lake["config"]
@@ -409,7 +365,8 @@ def ordinary_event_after_a_future_one(spark, lake, late_and_future_events):
     result = _plain_dbt_build(spark, config, lake["root"], *MODELS_ONLY)
     assert result.success, result.exception
     run_results = json.loads((lake["root"] / "plain-dbt-target" / "run_results.json").read_text())
-    return {"silver": silver, "invocation_id": run_results["metadata"]["invocation_id"], "events": list(lake["events"])}
+    return {"silver": silver, "invocation_id": run_results["metadata"]["invocation_id"], "events": list(lake["events"]),
+            "models": {r["unique_id"] for r in run_results["results"] if r["unique_id"].startswith("model.")}}
 
 
 def test_a_future_dated_event_in_silver_does_not_stop_later_events_from_reaching_gold(spark, lake,
@@ -427,9 +384,9 @@ def test_a_plain_dbt_build_records_the_silver_version_it_read_and_the_gold_versi
     table_id, version = ordinary_event_after_a_future_one["silver"]
     invocation = ordinary_event_after_a_future_one["invocation_id"]
     rows = [r for r in _ledger(spark, config) if r["invocation_id"] == invocation]
-    assert sorted(r["status"] for r in rows if r["resource_type"] == "invocation") == ["started", "success"]
+    assert [r["status"] for r in rows if r["resource_type"] == "invocation"] == ["success"]
     models = {r["node_id"]: r for r in rows if r["resource_type"] == "model"}
-    assert len(models) == 14 and {r["status"] for r in models.values()} == {"success"}
+    assert set(models) == ordinary_event_after_a_future_one["models"] and {r["status"] for r in models.values()} == {"success"}
     for row in rows:  # what a plain dbt run knows: no medallion run id, no git commit from medallion
         assert (row["silver_table_id"], row["silver_version"], row["silver_change_feed"]) == (table_id, version, True)
         assert (row["run_id"], row["git_commit"], row["target_name"], row["dbt_command"]) == (invocation, None, "local", "build")
@@ -454,17 +411,58 @@ def test_a_plain_dbt_build_records_the_silver_version_it_read_and_the_gold_versi
 
 
 @pytest.fixture(scope="module")
-def full_refresh_after_arrivals(spark, lake, ordinary_event_after_a_future_one):
+def incremental_then_full_refresh(spark, lake, ordinary_event_after_a_future_one):
+    """After the incremental builds above: snapshot; then --full-refresh while a reader polls."""
     config = lake["config"]
     incremental = gold_snapshot(spark, config, GOLD_TABLES)
-    assert _medallion(lake["config_file"], "build", *MODELS_ONLY, "--full-refresh") == 0
-    return {"incremental": incremental, "full": gold_snapshot(spark, config, GOLD_TABLES)}
+    errors: list[str] = []
+    reads = {"n": 0}
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            for table in GOLD_TABLES:
+                try:
+                    spark.table(f"gold.{table}").count()
+                    reads["n"] += 1
+                except Exception as exc:  # noqa: BLE001 - any failure is what we look for
+                    errors.append(f"{table}: {str(exc).splitlines()[0]}")
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        rc = _medallion(lake["config_file"], "build", *MODELS_ONLY, "--full-refresh")
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    full = gold_snapshot(spark, config, GOLD_TABLES)
+    return {"incremental": incremental, "full": full, "rc": rc, "reader_errors": errors, "reads": reads["n"]}
 
 
-def test_incremental_gold_after_late_and_future_events_equals_a_full_refresh_and_the_python_computation(
-        spark, lake, full_refresh_after_arrivals):
-    assert full_refresh_after_arrivals["incremental"] == full_refresh_after_arrivals["full"]
+def test_incremental_gold_after_new_late_and_future_events_equals_a_full_refresh_and_the_python_computation(
+        spark, lake, incremental_then_full_refresh):
+    assert incremental_then_full_refresh["rc"] == 0
+    assert incremental_then_full_refresh["incremental"] == incremental_then_full_refresh["full"]
     _assert_gold_matches(spark, lake["config"], lake["events"])
+
+
+def test_readers_never_see_a_gold_table_missing_during_a_full_refresh(incremental_then_full_refresh):
+    assert incremental_then_full_refresh["reads"] > 0
+    assert incremental_then_full_refresh["reader_errors"] == []
+
+
+def test_an_incremental_mart_selected_without_the_models_it_reads_is_refused_and_recorded(
+        spark, lake, incremental_then_full_refresh):
+    """Its staging views and attribution table would hold an older Silver state than the pin."""
+    config = lake["config"]
+    before = _history(spark, config, "fct_customer_ltv")[-1]["version"]
+    assert _medallion(lake["config_file"], "build", "--select", "fct_customer_ltv") == 1
+    assert _history(spark, config, "fct_customer_ltv")[-1]["version"] == before
+    invocation = json.loads((lake["root"] / "dbt-target" / "run_results.json").read_text())["metadata"]["invocation_id"]
+    rows = {r["resource_type"]: r for r in _ledger(spark, config) if r["invocation_id"] == invocation}
+    assert (rows["model"]["node_id"], rows["model"]["status"], rows["model"]["gold_version"]) == (
+        "model.medallion.fct_customer_ltv", "error", None)
+    assert rows["invocation"]["status"] == "error"
 
 
 def test_the_build_ledger_dbt_creates_is_the_registry_declaration(spark, lake):
