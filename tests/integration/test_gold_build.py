@@ -548,7 +548,8 @@ def test_plain_dbt_build_in_another_process_succeeds_while_a_stream_writes_silve
         started = time.monotonic()
         # the views, the attribution table and an incremental mart, with their data tests
         cli = subprocess.run([str(dbt), "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
-                              "--select", "+fct_campaign_performance_daily", "--exclude", "resource_type:unit_test"],
+                              "--select", "+fct_campaign_performance_daily", "+dim_campaigns",
+                              "--exclude", "resource_type:unit_test"],
                              cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
         elapsed = time.monotonic() - started
         silver_version_after = spark.sql(f"DESCRIBE HISTORY delta.`{silver_events_path(config)}`").first()["version"]
