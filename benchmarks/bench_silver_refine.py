@@ -115,16 +115,20 @@ def throughput(args: argparse.Namespace) -> None:
         print(f"(a) bare parse+append : {bare_s:7.1f}s  {bare_rate:10,.0f} events/s")
         print(f"(b) refine --once     : {refine_s:7.1f}s  {refine_rate:10,.0f} events/s")
         print(f"    ratio refine/bare : {refine_rate / bare_rate:.2f}x (goal >= 0.5x)")
-        print(f"    last batch phases: {query.refine_batch.last_phases}")
         for r in ledger:
-            print(f"    batch {r['batch_id']}: {r['rows_read']:,} rows, GX {r['gx_seconds']:.1f}s, "
-                  f"batch {r['batch_seconds']:.1f}s, inserted {r['rows_inserted']:,}, "
+            print(f"    batch {r['batch_id']}: {r['rows_read']:,} rows, batch {r['batch_seconds']:.1f}s "
+                  f"({_phases(r['phase_seconds'])}), inserted {r['rows_inserted']:,}, "
                   f"quarantined {r['rows_quarantined']:,}, duplicates {r['rows_duplicate']:,}")
     if len(runs) > 1:
         bare_best, refine_best = min(r[0] for r in runs), min(r[1] for r in runs)
         print(f"best of {len(runs)}: bare {bare_best:.1f}s, refine {refine_best:.1f}s, "
               f"ratio {bare_best / refine_best:.2f}x (goal >= 0.5x)")
     spark.stop()
+
+
+def _phases(seconds: dict[str, float] | None) -> str:
+    """A batch's `audit.batch_ledger.phase_seconds`, in the order the steps ran."""
+    return ", ".join(f"{k} {v:.2f}s" for k, v in (seconds or {}).items())
 
 
 def latency(args: argparse.Namespace) -> None:
@@ -167,12 +171,12 @@ def latency(args: argparse.Namespace) -> None:
     time.sleep(15)  # drain
     for q in queries:
         q.stop()
-    history = list(queries[1].refine_batch.phase_history)
+    ledger = spark.read.format("delta").load(join_path(config.warehouse, "audit", "batch_ledger")).collect()
+    history = [r["phase_seconds"] for r in ledger if r["phase_seconds"]]
     if history:
         medians = {k: statistics.median(h.get(k, 0.0) for h in history) for k in history[0]}
-        print(f"    refine batches: {len(history)}, median seconds per phase: "
-              + ", ".join(f"{k} {v:.2f}" for k, v in medians.items())
-              + f"; median batch {statistics.median(sum(h.values()) for h in history):.2f}s")
+        print(f"    refine batches: {len(history)}, median seconds per phase (audit.batch_ledger): "
+              + _phases(medians) + f"; median batch {statistics.median(r['batch_seconds'] for r in ledger):.2f}s")
     silver = join_path(config.warehouse, "silver", "events")
     commits = {}
     for r in spark.sql(f"DESCRIBE HISTORY delta.`{silver}`").collect():

@@ -2,8 +2,8 @@
 
 `medallion build [dbt args]` = build the session, register the warehouse tables by location,
 then `dbt build` through `dbtRunner` with the profile's `local` target (dbt-spark
-`method: session` picks up the running session through `getOrCreate`). A cold `dbt build` CLI run
-pays ~25 s of JVM start; in-process it is the models' own time.
+`method: session` picks up the running session through `getOrCreate`). A `dbt build` CLI run
+starts a JVM first; in-process it is the models' own time.
 
 The same project also runs as plain `dbt build --project-dir dbt_project --profiles-dir
 dbt_project`: its on-run-start hook then registers the tables itself (see

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Mapping
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -32,6 +33,7 @@ class LedgerEntry:
     gx_seconds: float
     batch_seconds: float
     processed_at: datetime
+    phase_seconds: Mapping[str, float] | None = None
 
     def check_conservation(self) -> None:
         accounted = self.rows_inserted + self.rows_quarantined + self.rows_duplicate

@@ -9,7 +9,7 @@ Duplicates are rare, so the work is split in two: `duplicate_suspects` finds, fr
 order columns (the payload hashed for the repeated rows only), the few event ids that repeat
 within the batch or already exist in Silver, with their kept occurrence; `classify_duplicates`
 joins the batch's rows to that small table. No window over the whole batch, no shuffle of wide
-rows: at 1M rows this took 11 s as a window partitioned by event_id, ~2 s this way (measured here).
+rows (a window partitioned by event_id was several times slower; README, Performance).
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import json
 from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.core.tables import AUDIT_QUALITY_RESULTS
-from silver.quality_gate import GateResult
+from silver.gx_engine import GateResult
 
 
 def to_result_rows(spark: SparkSession, gate: GateResult, *, txn_app_id: str, batch_id: int,

@@ -30,7 +30,7 @@ from pipelines.core.config import Config, join_path
 from pipelines.core.delta_io import SCHEMA_VERSION
 from pipelines.core.errors import PipelineError
 from pipelines.core.registry import SCHEMA_VERSION_PROPERTY, Writer, quote, stored_tables
-from pipelines.core.tables import SILVER_EVENTS
+from pipelines.core.tables import AUDIT_BATCH_LEDGER, SILVER_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +73,29 @@ def _silver_change_feed(spark: SparkSession, config: Config) -> None:
         spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES ({assignments})")
 
 
+def _ledger_phase_seconds(spark: SparkSession, config: Config) -> None:
+    """Version 4: audit.batch_ledger records each batch's seconds per step (`phase_seconds`,
+    NULL on the rows written before); every pipeline table is stamped 4."""
+    for spec in stored_tables():
+        location = spec.location(config)
+        if spec.writer == Writer.DBT or not delta_table_exists(spark, location):
+            continue
+        if spec.qualified_name == AUDIT_BATCH_LEDGER.qualified_name:
+            present = {f.name for f in spark.read.format("delta").load(location).schema.fields}
+            added = [c for c in spec.columns if c.name not in present]
+            if added:  # declared order: the new columns are the last ones
+                spark.sql(f"ALTER TABLE delta.`{location}` ADD COLUMNS ("
+                          + ", ".join(c.ddl() for c in added) + ")")
+        spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES "
+                  f"('{SCHEMA_VERSION_PROPERTY}' = '{quote(str(4))}')")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "stamp every pipeline table with medallion.schema_version", _stamp_schema_version),
     Migration(3, "enable the change data feed of silver.events (change-driven Gold builds)",
               _silver_change_feed),
+    Migration(4, "add audit.batch_ledger.phase_seconds (seconds per step of each refine batch)",
+              _ledger_phase_seconds),
 )
 
 

@@ -25,8 +25,9 @@ _LOG4J = Path(__file__).with_name("log4j2.properties")
 
 
 # Defaults for local masters only (`spark.conf` in the config still wins). Delta rebuilds a table's
-# snapshot with `snapshotPartitions` shuffle tasks (default 50, sized for clusters): on 2 local cores
-# the first read of a fresh table took 3.4-4.6 s with 50 and 0.8-1.0 s with 2 (measured here).
+# snapshot with `snapshotPartitions` shuffle tasks (default 50, sized for clusters): on a few local
+# cores that many tiny tasks make every first read of a table several times slower (README,
+# Performance).
 SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
 LOCAL_DEFAULTS: dict[str, str] = {
     SNAPSHOT_PARTITIONS: "2",

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import TEST_SPARK
 from tests.e2e.previous_version import (
-    REPO_ROOT, Medallion, Result, TableSnapshot, clean_env, compare_warehouses, copy_landing,
+    ADDED_COLUMNS, REPO_ROOT, Medallion, Result, TableSnapshot, clean_env, compare_warehouses, copy_landing,
     delta_tables, extract_tree, imported_from, lines_generated, missing_commit_reason, row_problems,
     schema_problems, snapshot, table_counts, write_config,
 )
@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 # The last landed commit before this change of warehouse layout. Each change of warehouse layout
 # (table schemas, properties, locations, version marker) moves it to the last landed commit, so
 # this test always checks the step users take when they upgrade.
-PREVIOUS_COMMIT = "7c8c7bdce5dc23434fa85353b708d3ae0f457a23"
+PREVIOUS_COMMIT = "c17909a938b6b0ac3ba09b326405080de23ca8fc"
 
 EVENTS, SEED, BAD_RATE, FILES = 3000, 11, 0.05, 3
 MORE_EVENTS, MORE_SEED = 1000, 12
@@ -137,8 +137,13 @@ def upgraded(build: Build, migrated: Result) -> tuple[Result, Result, int]:
     return run, show, build.lines + lines_generated(more)
 
 
-def test_migrate_upgrades_the_previous_versions_warehouse(migrated: Result) -> None:
+def test_migrate_upgrades_the_previous_versions_warehouse(spark, build: Build, migrated: Result) -> None:
     assert migrated.returncode == 0, migrated.tail()
+    for name, columns in ADDED_COLUMNS.items():  # the migration adds what this version added
+        schema, table = name.split(".")
+        upgraded = snapshot(spark, name, build.old_root / "warehouse" / schema / table)
+        assert upgraded.columns == build.new_tables[name].columns, f"{name} after migrate: {upgraded.columns}"
+        assert all(row[upgraded.column_names.index(c)] is None for row in upgraded.rows for c in columns)
 
 
 def test_the_upgraded_warehouse_takes_new_events_and_shows_gold(spark, build: Build, migrated: Result,

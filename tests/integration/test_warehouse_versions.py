@@ -3,7 +3,9 @@ or by `medallion migrate`), newer ones refused. The upgrade of a warehouse reall
 previous release is in tests/e2e/test_previous_version.py."""
 from __future__ import annotations
 
+import dataclasses
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,8 @@ from pipelines.core.migrations import (
     CHANGE_DATA_FEED, check_warehouse, marker_path, open_warehouse, warehouse_version,
 )
 from pipelines.core.registry import SCHEMA_VERSION_PROPERTY
-from pipelines.core.tables import PIPELINE_TABLES, SILVER_EVENTS
+from pipelines.core.tables import AUDIT_BATCH_LEDGER, PIPELINE_TABLES, SILVER_EVENTS
+from silver.batch_ledger import LedgerEntry, to_ledger_rows
 from tests.integration.test_cli import write_config
 
 pytestmark = pytest.mark.integration
@@ -71,11 +74,40 @@ def test_an_unversioned_warehouse_is_upgraded_in_place_and_a_dry_run_changes_not
 def test_a_version_2_warehouse_is_upgraded_to_record_the_silver_change_data_feed(spark, lake):
     _version_2_warehouse(spark, lake)
     assert CHANGE_DATA_FEED not in _properties(spark, lake, SILVER_EVENTS)
-    assert [step.split(":")[0] for step in open_warehouse(spark, lake)] == ["v3"]
-    assert warehouse_version(spark, lake) == SCHEMA_VERSION == 3
+    assert [step.split(":")[0] for step in open_warehouse(spark, lake)] == ["v3", "v4"]
+    assert warehouse_version(spark, lake) == SCHEMA_VERSION
     assert _properties(spark, lake, SILVER_EVENTS)[CHANGE_DATA_FEED] == "true"
     for spec in PIPELINE_TABLES:
-        assert _properties(spark, lake, spec)[SCHEMA_VERSION_PROPERTY] == "3", spec.qualified_name
+        assert _properties(spark, lake, spec)[SCHEMA_VERSION_PROPERTY] == str(SCHEMA_VERSION), spec.qualified_name
+
+
+def test_a_version_3_batch_ledger_gains_phase_seconds_and_keeps_its_rows(spark, lake):
+    """Version 4 adds `audit.batch_ledger.phase_seconds`: the old rows stay (NULL there), new rows
+    carry each step's seconds, and the table's columns end up as the registry declares them."""
+    old_columns = tuple(c for c in AUDIT_BATCH_LEDGER.columns if c.name != "phase_seconds")
+    for spec in PIPELINE_TABLES:
+        spec = dataclasses.replace(spec, columns=old_columns) if spec == AUDIT_BATCH_LEDGER else spec
+        delta_io.create_table(spark, lake, spec)
+        spark.sql(f"ALTER TABLE delta.`{spec.location(lake)}` SET TBLPROPERTIES ('{SCHEMA_VERSION_PROPERTY}' = '3')")
+    storage.write_text(spark, marker_path(lake), json.dumps({"schema_version": 3}))
+    location = AUDIT_BATCH_LEDGER.location(lake)
+    old_row = LedgerEntry(txn_app_id="app", batch_id=0, run_id="r", gate_run_id="g", suite="s", suite_digest="d",
+                          rows_read=1, rows_inserted=1, rows_quarantined=0, rows_duplicate=0,
+                          rows_duplicate_conflicting=0, rows_late=0, gx_seconds=0.1, batch_seconds=0.2,
+                          processed_at=datetime(2026, 11, 1, tzinfo=timezone.utc))
+    spark.createDataFrame([tuple(getattr(old_row, c.name) for c in old_columns)],
+                          ", ".join(f"{c.name} {c.type}" for c in old_columns)).write.format("delta").mode(
+        "append").save(location)
+
+    assert [step.split(":")[0] for step in open_warehouse(spark, lake)] == ["v4"]
+    table = spark.read.format("delta").load(location)
+    assert table.columns == list(AUDIT_BATCH_LEDGER.column_names)
+    assert [r["phase_seconds"] for r in table.collect()] == [None]
+    new_row = dataclasses.replace(old_row, batch_id=1, phase_seconds={"gx": 0.5, "writes": 1.25})
+    to_ledger_rows(spark, new_row).write.format("delta").mode("append").save(location)
+    phases = {r["batch_id"]: r["phase_seconds"] for r in spark.read.format("delta").load(location).collect()}
+    assert phases == {0: None, 1: {"gx": 0.5, "writes": 1.25}}
+    assert _properties(spark, lake, AUDIT_BATCH_LEDGER)[SCHEMA_VERSION_PROPERTY] == "4"
 
 
 def test_medallion_migrate_reports_and_applies_the_steps(spark, tmp_path: Path, capsys):

@@ -14,7 +14,7 @@ from pipelines.core.config import DBT_PROJECT_DIR, PROJECT_DIR, config_from_dict
 from pipelines.core.contract import FIELDS, REQUIRED_FOR
 from pipelines.core.spark_session import LOCAL_DEFAULTS, SNAPSHOT_PARTITIONS, delta_packages
 from pipelines.core.tables import SILVER_EVENTS
-from silver.quality_gate import find_suite
+from silver.suite import find_suite
 from silver.reference_data import load_channel_aliases
 
 SUITE = find_suite(PROJECT_DIR / "expectations", "silver.events")

@@ -6,7 +6,8 @@ import pytest
 from pipelines.core.errors import PipelineError
 from silver.contract import REASON_CODES
 from pipelines.core.config import PROJECT_DIR
-from silver.quality_gate import find_suite, load_suite
+from silver.gx_engine import check_suite
+from silver.suite import find_suite, load_suite
 
 REPO_EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 
@@ -27,7 +28,7 @@ def test_a_broken_suite_is_refused_with_a_clear_error(tmp_path, entry):
     path = tmp_path / "s.yaml"
     path.write_text(f"name: s\ntable: silver.events\nexpectations:\n  - {entry}\n")
     with pytest.raises(PipelineError) as err:
-        load_suite(path)
+        check_suite(load_suite(path))  # structure when it loads, then what GX accepts
     assert err.value.code == "EXPECTATION_SUITE_INVALID"
 
 
@@ -42,18 +43,18 @@ def test_suites_can_be_json_files_too(tmp_path):
 def _gate_result(suite, gx_ids):
     from datetime import datetime, timezone
 
-    from silver.quality_gate import ExpectationOutcome, GateResult
+    from silver.gx_engine import ExpectationOutcome, GateResult
 
-    outcomes = [ExpectationOutcome(spec=s, success=not gx_ids.get(s.index), element_count=3,
-                                   unexpected_count=len(gx_ids.get(s.index, ())), unexpected_percent=None,
-                                   unexpected_ids=set(gx_ids.get(s.index, ())))
-                for s in suite.expectations]
+    outcomes = tuple(ExpectationOutcome(spec=s, success=not gx_ids.get(s.index), element_count=3,
+                                        unexpected_count=len(gx_ids.get(s.index, ())), unexpected_percent=None,
+                                        unexpected_ids=frozenset(gx_ids.get(s.index, ())))
+                     for s in suite.expectations)
     return GateResult(suite=suite, gate_run_id="g", success=False, outcomes=outcomes, seconds=0.0,
                       validated_at=datetime.now(timezone.utc))
 
 
 def test_quarantine_decisions_that_differ_from_gx_unexpected_rows_fail_the_batch():
-    from silver.quality_gate import check_agreement
+    from silver.agreement import check_agreement
 
     suite = find_suite(REPO_EXPECTATIONS_DIR, "silver.events")
     first = suite.quarantine[0].index
