@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import great_expectations as gx
 from great_expectations.core import ExpectationSuite
@@ -80,6 +80,16 @@ def configuration(spec: ExpectationSpec, **meta: Any) -> ExpectationConfiguratio
     return ExpectationConfiguration(type=spec.type, kwargs=spec.gx_kwargs, meta=meta)
 
 
+def _gx_suite(name: str, specs: Sequence[ExpectationSpec], *, meta: dict[str, Any] | None = None,
+              with_action: bool = False) -> ExpectationSuite:
+    """A GX suite of `specs`, each tagged with its index in the suite file (how results map back)."""
+    gx_suite = ExpectationSuite(name=name, meta=meta)
+    for spec in specs:
+        tags = {"action": spec.action, "reason": spec.reason} if with_action else {}
+        gx_suite.add_expectation(configuration(spec, index=spec.index, **tags).to_domain_obj())
+    return gx_suite
+
+
 def check_suite(suite: Suite) -> Suite:
     """Every expectation is a GX type GX accepts with its kwargs (EXPECTATION_SUITE_INVALID if not)."""
     for spec in suite.expectations:
@@ -112,11 +122,7 @@ class QualityGate:
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         meta = {"medallion_digest": suite.digest, "medallion_table": suite.table}
-        gx_suite = ExpectationSuite(name=suite.name, meta=meta)
-        for spec in suite.expectations:
-            gx_suite.add_expectation_configuration(
-                configuration(spec, action=spec.action, reason=spec.reason, index=spec.index))
-        gx_suite = self.context.suites.add(gx_suite)
+        gx_suite = self.context.suites.add(_gx_suite(suite.name, suite.expectations, meta=meta, with_action=True))
         spark_source = self.context.data_sources.add_or_update_spark(f"medallion_{suite.name}", persist=False)
         pandas_source = self.context.data_sources.add_pandas(f"medallion_{suite.name}_pandas")
         # engine -> a whole-dataframe batch definition; run 1 validates through a stored
@@ -151,7 +157,7 @@ class QualityGate:
             result = self._validations[engine].run(
                 batch_parameters={"dataframe": self._frame(batch.select(*columns), engine)},
                 result_format=_COUNTS_ONLY, run_id=RunIdentifier(run_name=gate_run_id, run_time=validated_at))
-        outcomes = tuple(self._outcome(r) for r in result.results)
+        outcomes = self._outcomes(result, self.suite.expectations)
         broken = [o for o in outcomes if o.exception]
         if broken:
             raise PipelineError("GATE_FAILED", {"suite": self.suite.name, "detail": "; ".join(
@@ -179,9 +185,7 @@ class QualityGate:
                         flagged_rows: int | None) -> dict[int, frozenset[str]]:
         """Run 2: GX's unexpected row ids for `specs`, over the flagged rows only (cached when
         they stay on Spark)."""
-        rows_suite = ExpectationSuite(name=f"{self.suite.name}__flagged_rows")
-        for spec in specs:
-            rows_suite.add_expectation_configuration(configuration(spec, index=spec.index))
+        rows_suite = _gx_suite(f"{self.suite.name}__flagged_rows", specs)
         engine = self._engine(flagged, flagged_rows)
         frame = self._frame(flagged, engine)
         if engine == "spark":
@@ -193,7 +197,17 @@ class QualityGate:
         finally:
             if engine == "spark":
                 frame.unpersist()
-        return {o.spec.index: o.unexpected_ids or frozenset() for o in map(self._outcome, result.results)}
+        return {o.spec.index: o.unexpected_ids or frozenset() for o in self._outcomes(result, specs)}
+
+    def _outcomes(self, result: Any, specs: Sequence[ExpectationSpec]) -> tuple[ExpectationOutcome, ...]:
+        """One outcome per expectation of `specs`, in suite order; GX leaving one out is an error
+        (its rows would be quarantined without GX's agreement)."""
+        outcomes = sorted(map(self._outcome, result.results), key=lambda o: o.spec.index)
+        if [o.spec.index for o in outcomes] != sorted(s.index for s in specs):
+            raise PipelineError("GATE_FAILED", {"suite": self.suite.name, "detail": (
+                f"GX returned results for expectations {[o.spec.index for o in outcomes]}, "
+                f"expected {sorted(s.index for s in specs)}")})
+        return tuple(outcomes)
 
     def _outcome(self, r: Any) -> ExpectationOutcome:
         spec = self.suite.expectations[int(r.expectation_config.meta["index"])]

@@ -104,11 +104,24 @@ def load_suite(path: Path) -> Suite:
     unknown = set(data) - {"name", "table", "description", "expectations"}
     if unknown:
         raise invalid(path, f"unknown top-level keys: {', '.join(sorted(unknown))}")
+    expectations = tuple(_expectation(path, i, e) for i, e in enumerate(data["expectations"]))
+    _refuse_repeats(path, expectations)
     return Suite(
         name=str(data.get("name") or path.stem), table=str(data.get("table") or ""),
         path=str(path), digest=hashlib.sha256(text.encode("utf-8")).hexdigest()[:16],
-        expectations=tuple(_expectation(path, i, e) for i, e in enumerate(data["expectations"])),
+        expectations=expectations,
     )
+
+
+def _refuse_repeats(path: Path, specs: tuple[ExpectationSpec, ...]) -> None:
+    """GX keeps one of two expectations that differ only in action or reason; which action would
+    apply is then unclear, so the suite must say each expectation once."""
+    seen: dict[str, int] = {}
+    for spec in specs:
+        key = json.dumps([spec.type, dict(spec.kwargs), spec.when], sort_keys=True, default=str)
+        if key in seen:
+            raise invalid(path, f"expectation #{spec.index} repeats #{seen[key]} (same type, kwargs and `when`)")
+        seen[key] = spec.index
 
 
 def _expectation(path: Path, index: int, entry: Any) -> ExpectationSpec:

@@ -97,16 +97,22 @@ def test_every_row_level_type_the_gate_supports_has_a_case_here():
     assert {case[0] for case in PREDICATE_CASES} == set(PREDICATES)
 
 
-@pytest.mark.parametrize("etype, kwargs, expected", PREDICATE_CASES)
-def test_each_predicate_flags_exactly_the_rows_gx_counts_unexpected(spark, frame, tmp_path, etype, kwargs, expected):
+def test_each_predicate_flags_exactly_the_rows_gx_counts_unexpected(spark, frame, tmp_path):
+    """One suite holding every case (one GX context, two validations): per expectation, the
+    predicate's rows, GX's pandas engine's rows and GX's Spark engine's rows are the expected ones."""
     from silver.gx_engine import QualityGate
 
-    suite = _suite(tmp_path, [f"{{type: {etype}, {kwargs}, action: quarantine, reason: r}}"])
-    marked = mark_flagged(frame, suite).cache()
-    assert _ids(marked, F.col(FLAGGED_COL)) == expected  # the predicate
+    suite = _suite(tmp_path, [f"{{type: {etype}, {kwargs}, action: quarantine, reason: r{i}}}"
+                              for i, (etype, kwargs, _) in enumerate(PREDICATE_CASES)])
+    expected = {i: case[2] for i, case in enumerate(PREDICATE_CASES)}
+    marked = flag_rows(frame, suite).cache()
+    flagged = {i: {r["_bronze_id"] for r in marked.collect() if i in r[FAILED_COL]} for i in expected}
+    assert flagged == expected  # the predicates
+    assert _ids(mark_flagged(frame, suite), F.col(FLAGGED_COL)) == set().union(*expected.values())
+    gate = QualityGate(suite, pandas_max_rows=100)
     for engine_rows in (100, 0):  # GX's pandas engine, then its Spark engine
-        gate = QualityGate(suite, pandas_max_rows=engine_rows).validate(marked, gate_run_id="t")
-        assert gate.quarantine_ids() == {0: expected}  # GX, row ids listed over the flagged rows
+        gate.pandas_max_rows = engine_rows
+        assert gate.validate(marked, gate_run_id="t").quarantine_ids() == expected
 
 
 def test_a_when_condition_limits_the_predicate_and_gx_alike(spark, frame, tmp_path):
@@ -117,9 +123,10 @@ def test_a_when_condition_limits_the_predicate_and_gx_alike(spark, frame, tmp_pa
                               "action: quarantine, reason: r}"])
     marked = mark_flagged(frame, suite).cache()
     assert _ids(marked, F.col(FLAGGED_COL)) == {"b-3"}
+    gate = QualityGate(suite)
     for engine_rows in (100, 0):
-        assert QualityGate(suite, pandas_max_rows=engine_rows).validate(
-            marked, gate_run_id="t").quarantine_ids() == {0: {"b-3"}}
+        gate.pandas_max_rows = engine_rows
+        assert gate.validate(marked, gate_run_id="t").quarantine_ids() == {0: {"b-3"}}
 
 
 def test_flag_rows_names_each_failed_expectation_and_its_reason_once(spark, frame, tmp_path):
@@ -148,7 +155,9 @@ def test_the_gx_engine_uses_no_deprecated_gx_api(spark, frame, tmp_path):
     marked = mark_flagged(frame, suite).cache()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        gate = QualityGate(suite)
         for engine_rows in (100, 0):
-            QualityGate(suite, pandas_max_rows=engine_rows).validate(marked, gate_run_id="t")
+            gate.pandas_max_rows = engine_rows
+            gate.validate(marked, gate_run_id="t")
     deprecations = [str(w.message) for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning))]
     assert deprecations == []

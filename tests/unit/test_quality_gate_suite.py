@@ -23,6 +23,9 @@ def test_the_repository_suite_covers_every_reason_code_with_a_quarantine_expecta
     "{type: expect_column_values_to_not_be_null, column: event_id, action: quarantine}",
     "{type: expect_table_row_count_to_be_between, min_value: 1, action: quarantine, reason: x}",
     "{type: expect_no_such_thing, column: event_id, action: warn}",
+    "{type: expect_column_values_to_not_be_null, column: event_id, when: 'event_id = event_type', action: warn}",
+    "{type: expect_column_values_to_not_be_null, column: event_id, action: warn}\n"
+    "  - {type: expect_column_values_to_not_be_null, column: event_id, action: quarantine, reason: r}",
 ])
 def test_a_broken_suite_is_refused_with_a_clear_error(tmp_path, entry):
     path = tmp_path / "s.yaml"
