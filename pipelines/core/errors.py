@@ -30,7 +30,6 @@ _MESSAGES: dict[str, str] = {
         "with the owner's checkpoint (the same paths.checkpoints); a table has one streaming writer"
     ),
     "SQL_FAILED": "query failed: {detail}",
-    "UNKNOWN_TABLE": "table {table} does not exist yet; run the stage that builds it first",
     "TABLE_NOT_IN_REGISTRY": "{table} is not a table medallion owns (see `medallion tables`)",
     "REGISTRY_INVALID": "the table registry is inconsistent: {detail}",
     "WAREHOUSE_TOO_NEW": (
@@ -44,7 +43,6 @@ _MESSAGES: dict[str, str] = {
     ),
     "TABLE_NOT_FOUND": "no Delta table at {path}; run the stage that builds it first",
     "DBT_PROJECT_NOT_FOUND": "no dbt project at {path} (expected dbt_project.yml there)",
-    "DBT_FAILED": "dbt {command} could not run: {detail}",
     "GOLD_SOURCE_MISSING": (
         "the Gold build reads {table}, which does not exist yet at {path}; run `medallion run --once` "
         "(or the Silver stage) first"

@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from pipelines.core.config import PROJECT_DIR
+from pipelines.core.errors import PipelineError
 from tests.conftest import make_config
-from tests.integration.silver_support import append_bronze, count, event, read, run_refine
+from tests.support.silver_testkit import append_bronze, count, event, read, run_refine
 
 REPO_EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
 
@@ -32,7 +33,7 @@ def test_fail_expectation_stops_the_stream_and_a_suite_change_applies_on_the_nex
     config = make_config(tmp_path / "lake", refine={"expectations_dir": str(suites)})
     append_bronze(spark, config, [event("good-1"), event("bad-type", "page_view")])
 
-    with pytest.raises(Exception, match="QUALITY_GATE_FAILED"):
+    with pytest.raises(PipelineError, check=lambda e: e.code == "QUALITY_GATE_FAILED"):
         run_refine(spark, config)
     for schema, table in [("silver", "events"), ("silver", "events_quarantine"),
                           ("audit", "batch_ledger"), ("audit", "quality_results")]:
@@ -58,7 +59,7 @@ def test_row_ids_from_pandas_and_from_spark_agree_with_the_flags(spark, tmp_path
     from silver.refine import load_gate_suite
     from silver.reference_data import load_reference
     from silver.standardize import standardize
-    from tests.integration.silver_support import bronze_rows
+    from tests.support.silver_testkit import bronze_rows
 
     config = make_config(tmp_path / "lake")
     lines = [g.line for g in generate_lines(3000, seed=11, bad_rate=0.3)]

@@ -6,7 +6,7 @@ import pytest
 from pipelines.sample_events import (DUPLICATE_KINDS, QUARANTINE_KINDS, clean_events, count_kinds,
                                      generate_lines)
 from tests.conftest import make_config
-from tests.integration.silver_support import append_bronze, read, run_refine
+from tests.support.silver_testkit import append_bronze, read, run_refine
 
 pytestmark = pytest.mark.integration
 

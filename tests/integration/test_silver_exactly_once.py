@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import make_config
-from tests.integration.silver_support import append_bronze, count, event, read, run_refine
+from tests.support.silver_testkit import append_bronze, count, event, read, run_refine
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import pytest
 from pipelines.core import registry
 from pipelines.core.tables import SILVER_EVENTS
 from tests.conftest import make_config
-from tests.integration.silver_support import append_bronze, event, read, run_refine
+from tests.support.silver_testkit import append_bronze, event, read, run_refine
 
 pytestmark = pytest.mark.integration
 

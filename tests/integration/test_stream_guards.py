@@ -14,7 +14,7 @@ from pipelines.core.config import PROJECT_DIR
 from pipelines.core.errors import PipelineError
 from pipelines.orchestration import run_stages
 from tests.conftest import TEST_SPARK, make_config
-from tests.integration.silver_support import append_bronze, count, event, run_refine
+from tests.support.silver_testkit import append_bronze, count, event, run_refine
 
 pytestmark = pytest.mark.integration
 

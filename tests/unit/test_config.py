@@ -81,7 +81,6 @@ def test_unknown_key_error_names_the_key_and_the_file(tmp_path: Path) -> None:
     assert err.value.code == "UNKNOWN_CONFIG_KEY"
     assert err.value.params["key"] == "ingest.max_file_per_trigger"
     assert err.value.params["file"] == str(cfg)
-    assert "ingest.max_file_per_trigger" in str(err.value) and str(cfg) in str(err.value)
 
 
 def test_unknown_top_level_key_is_an_error(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ INGESTED = datetime(2026, 10, 5, 0, 0, tzinfo=timezone.utc)
 
 
 def _std(spark, *events: dict):
-    from tests.integration.silver_support import bronze_rows
+    from tests.support.silver_testkit import bronze_rows
 
     df = bronze_rows(spark, [json.dumps(e) for e in events], ingested_at=INGESTED)
     return standardize(df, REFERENCE).collect()

@@ -1,4 +1,4 @@
-"""Helpers for the Silver tests: Bronze rows by hand, one-shot refine runs, table reads."""
+"""Silver test kit: Bronze rows and event lines by hand, one-shot refine runs, table reads."""
 from __future__ import annotations
 
 import json
@@ -33,13 +33,22 @@ def append_bronze(spark: Any, config: Config, lines: Iterable[bytes | str], **kw
 
 
 def run_refine(spark: Any, config: Config, *, run_id: str = "test-run", **kwargs: Any) -> None:
-    """One `refine --once`; re-raises the batch's exception (as the StreamingQueryException)."""
+    """One `refine --once`. A batch that failed with a `PipelineError` re-raises it, code and
+    parameters intact (as `medallion refine` reports it); any other failure re-raises Spark's
+    StreamingQueryException."""
+    from pipelines.core.streams import batch_error
     from silver.refine import start_refine
 
     query = start_refine(spark, config, run_id, continuous=False, **kwargs)
     try:
         query.awaitTermination()
+    except Exception as exc:  # StreamingQueryException
+        cause = batch_error(query)
+        if cause is not None:
+            raise cause from exc
+        raise
     finally:
+        batch_error(query)  # forget the query's batch function
         query.stop()
 
 
