@@ -55,7 +55,9 @@ def test_row_ids_from_pandas_and_from_spark_agree_with_the_flags(spark, tmp_path
     from pyspark.sql import functions as F
 
     from pipelines.sample_events import generate_lines
-    from silver.quality_gate import FAILED_COL, ROW_ID, QualityGate, check_agreement, flag_rows
+    from silver.agreement import check_agreement
+    from silver.gx_engine import ROW_ID, QualityGate
+    from silver.predicates import FAILED_COL, flag_rows
     from silver.refine import load_gate_suite
     from silver.reference_data import load_reference
     from silver.standardize import standardize
