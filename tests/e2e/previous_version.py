@@ -211,11 +211,22 @@ VOLATILE_COLUMNS: dict[str, str] = {
     "batch_seconds": "duration",
     # streaming query identity (txnAppId = prefix + checkpoint's query id)
     "txn_app_id": "query identity",
+    "phase_seconds": "durations",
+    "execution_seconds": "duration",
+    "started_at": "processing time",
+    "finished_at": "processing time",
+    # dbt invocation id (audit.gold_builds), random per invocation
+    "invocation_id": "dbt invocation id",
+    # Delta table id (random per created table): audit.gold_builds records silver.events' id
+    "silver_table_id": "Delta table id",
     # sha256 of the suite file's text: identifies which file version gated the batch, so it
     # changes with any edit of expectations/silver_events.yaml, comments included. What the suite
     # does is compared through audit.quality_results' other columns and every table's rows.
     "suite_digest": "suite file version",
 }
+# Known only where the code runs from a git checkout (the previous version runs from `git
+# archive`, without one): set or not, the value is not compared.
+ENVIRONMENT_COLUMNS = ("git_commit",)
 # `<stream id, 8 hex>-<batch>-<row>`: the stream id is random per Bronze checkpoint.
 STREAM_PREFIXED_COLUMNS = ("_bronze_id", "kept_bronze_id")
 # Absolute path of the landed file: only the file name is the same in two warehouses.
@@ -225,6 +236,8 @@ VOLATILE = "<volatile>"
 
 
 def normalize(column: str, value: Any) -> Any:
+    if column in ENVIRONMENT_COLUMNS:
+        return "<environment>"
     if value is None:
         return None
     if column in VOLATILE_COLUMNS:
