@@ -27,14 +27,16 @@ demo: install
 	$(MED) run --once
 	$(MED) show
 
+# Tests run in a random order, its seed printed first; replay one with
+#   make test PYTEST_ARGS="-p randomly --randomly-seed=N"   (or PYTEST_ARGS="-p no:randomly": file order)
 test: install-test  ## the default suite: unit + integration on real Spark/Delta/GX/dbt (~10 min)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 test-slow: install-test  ## crash/restart, multi-process and end-to-end suites (~10 min; CI runs them)
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 test-fast: install-test  ## unit tests only (small local Spark frames, no streams)
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
 bench: install  ## Bronze ingest vs bare Spark (1M events)
 	$(PY) benchmarks/bench_bronze_ingest.py

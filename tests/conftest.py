@@ -1,11 +1,17 @@
-"""Shared fixtures: one local Spark + Delta session per test run; all data under tmp_path."""
+"""Shared fixtures: one local Spark + Delta session per test run; all data under tmp_path; one
+pre-built lakehouse (`built_lakehouse`) for the tests that only read a built one."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 import pytest
+import yaml
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -23,6 +29,25 @@ def make_config(root: Path, **sections: Any) -> Config:
         else:
             data[key] = value
     return config_from_dict(data, base_dir=root, source=str(root / "medallion.yaml"))
+
+
+def _randomly_seed(config: pytest.Config) -> int | None:
+    """The seed pytest-randomly ordered this run with (None when it is off: `-p no:randomly`)."""
+    seed = getattr(config.option, "randomly_seed", None)
+    return seed if isinstance(seed, int) and config.pluginmanager.has_plugin("randomly") else None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """pytest-randomly names its seed in the report header, which `-q` (make test) hides."""
+    seed, reporter = _randomly_seed(session.config), session.config.pluginmanager.get_plugin("terminalreporter")
+    if seed is not None and reporter is not None and session.config.get_verbosity() < 0:
+        reporter.write_line(f"Using --randomly-seed={seed}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    seed = _randomly_seed(config)
+    if seed is not None:
+        terminalreporter.write_line(f"tests ran in a random order; replay it with: -p randomly --randomly-seed={seed}")
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +70,113 @@ def lake(tmp_path: Path) -> Config:
 @pytest.fixture()
 def config_factory(tmp_path: Path) -> Callable[..., Config]:
     return lambda **sections: make_config(tmp_path / "lakehouse", **sections)
+
+
+# ---- a lakehouse driven through the CLI, and the session's pre-built one -------------------------
+
+@dataclass(frozen=True)
+class Lakehouse:
+    """A lakehouse folder with its own `medallion.yaml`: `<root>/lakehouse` (landing, warehouse,
+    checkpoints), and dbt's target and log folders under `<root>` while a command of its runs."""
+
+    root: Path
+    sections: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, root: Path, **sections: Any) -> "Lakehouse":
+        """An empty lakehouse under `root`; `sections` merge over the test defaults (see
+        make_config), e.g. `gold={"threads": 4}`."""
+        lake = cls(root=root, sections=MappingProxyType(dict(sections)))
+        root.mkdir(parents=True, exist_ok=True)
+        data: dict[str, Any] = {"paths": {"root": str(root / "lakehouse")}, "spark": dict(TEST_SPARK)}
+        for key, value in sections.items():
+            both = isinstance(value, dict) and isinstance(data.get(key), dict)
+            data[key] = {**data[key], **value} if both else value
+        lake.config_file.write_text(yaml.safe_dump(data))
+        return lake
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "medallion.yaml"
+
+    @property
+    def config(self) -> Config:
+        from pipelines.core.config import load_config
+
+        return load_config(str(self.config_file))
+
+    @property
+    def dbt_target(self) -> Path:
+        return self.root / "dbt-target"
+
+    def medallion(self, *args: str) -> int:
+        """`medallion --config <this lakehouse's file> <args>` in this process; dbt's target and
+        logs go under `root` for this command only (never into the checkout's dbt_project)."""
+        from pipelines.cli import main
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("DBT_TARGET_PATH", str(self.dbt_target))
+            patch.setenv("DBT_LOG_PATH", str(self.root / "dbt-logs"))
+            return main(["--config", str(self.config_file), *args])
+
+    def run_results(self) -> dict:
+        """dbt's run_results.json of this lakehouse's latest dbt command."""
+        return json.loads((self.dbt_target / "run_results.json").read_text())
+
+    def copy(self, root: Path) -> "Lakehouse":
+        """A copy under `root` (Delta tables address their files relatively, so the copy is a
+        lakehouse of its own): for batch work on it, i.e. rows appended to its tables by path and
+        dbt builds. Not for its streams: their checkpoints still name this lakehouse's files."""
+        copy = Lakehouse.create(root, **self.sections)
+        shutil.copytree(self.root / "lakehouse", root / "lakehouse", symlinks=True)
+        return copy
+
+
+@dataclass(frozen=True)
+class BuiltLakehouse:
+    """The session's pre-built lakehouse (see `built_lakehouse`): read it, never change it; a test
+    that needs to change one works on `lake.copy(...)`."""
+
+    lake: Lakehouse
+    generation: Mapping[str, Any]  # the `medallion generate` arguments (generate_lines' keywords)
+    files: int                     # ... and how many landing files they went into
+    rcs: Mapping[str, int]         # exit status of each CLI step
+    _hand_made: tuple[dict, ...]
+    _build_results: str
+
+    def hand_made_events(self) -> list[dict]:
+        """The silver.events rows appended by hand before the build (fresh copies)."""
+        return [dict(row) for row in self._hand_made]
+
+    def build_results(self) -> dict:
+        """run_results.json of the build (a fresh copy)."""
+        return json.loads(self._build_results)
+
+
+BUILT_LAKEHOUSE_GENERATION = MappingProxyType({"events": 12000, "seed": 11, "days": 30, "bad_rate": 0.02})
+BUILT_LAKEHOUSE_FILES = 2
+
+
+@pytest.fixture(scope="session")
+def built_lakehouse(spark, tmp_path_factory: pytest.TempPathFactory) -> BuiltLakehouse:
+    """One lakehouse built once per test run, on first use, through the CLI as a user would:
+    `medallion generate` (sample events with bad lines, duplicates and late events) -> `ingest
+    --once` -> `refine --once`; then the hand-made edge cases of gold_testkit appended to
+    silver.events by path; then `medallion build --resource-type all` (unit tests too, as CI runs
+    it). Shared by every test that only reads a built lakehouse; nothing may change it."""
+    from tests.integration.gold_testkit import append_events, edge_case_events
+
+    lake = Lakehouse.create(tmp_path_factory.mktemp("built-lakehouse"), gold={"threads": 4})
+    g = BUILT_LAKEHOUSE_GENERATION
+    rcs = {"generate": lake.medallion("generate", "--events", str(g["events"]), "--seed", str(g["seed"]),
+                                      "--days", str(g["days"]), "--bad-rate", str(g["bad_rate"]),
+                                      "--files", str(BUILT_LAKEHOUSE_FILES))}
+    rcs["ingest"] = lake.medallion("ingest", "--once")
+    rcs["refine"] = lake.medallion("refine", "--once")
+    assert rcs == {"generate": 0, "ingest": 0, "refine": 0}, f"the shared lakehouse was not built: {rcs}"
+    hand_made = tuple(edge_case_events())
+    append_events(spark, lake.config, hand_made)
+    rcs["build"] = lake.medallion("build", "--resource-type", "all")
+    return BuiltLakehouse(lake=lake, generation=g, files=BUILT_LAKEHOUSE_FILES,
+                          rcs=MappingProxyType(rcs), _hand_made=hand_made,
+                          _build_results=(lake.dbt_target / "run_results.json").read_text())

@@ -1,4 +1,5 @@
-"""The `medallion` CLI end to end: generate -> ingest -> sql, and the errors users can hit."""
+"""The `medallion` CLI end to end: generate -> ingest -> sql (on the session's pre-built lakehouse),
+and the errors users can hit."""
 from __future__ import annotations
 
 import json
@@ -21,23 +22,24 @@ def write_config(root: Path, **extra) -> Path:
     return cfg
 
 
-def test_generate_ingest_and_query_bronze_by_name(spark, tmp_path: Path, capsys) -> None:
-    cfg = write_config(tmp_path)
-    assert main(["--config", str(cfg), "generate", "--events", "500", "--seed", "3", "--files", "2",
-                 "--bad-rate", "0.1"]) == 0
-    assert main(["--config", str(cfg), "ingest", "--once"]) == 0
+def test_generate_ingest_and_query_bronze_by_name(built_lakehouse, capsys) -> None:
+    """On the session's pre-built lakehouse: `medallion generate`, then `ingest --once` (and the
+    later stages) ran through this CLI; Bronze holds every generated line, once."""
+    lake, events, files = built_lakehouse.lake, built_lakehouse.generation["events"], built_lakehouse.files
+    assert (built_lakehouse.rcs["generate"], built_lakehouse.rcs["ingest"]) == (0, 0)
+    cfg = lake.config_file
     capsys.readouterr()
 
     assert main(["--config", str(cfg), "sql",
                  "select count(*) as n, count(distinct _bronze_id) as ids, count(distinct _source) as files "
                  "from bronze.events_raw", "--format", "json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert rows == [{"n": 500, "ids": 500, "files": 2}]
+    assert rows == [{"n": events, "ids": events, "files": files}]
 
     assert main(["--config", str(cfg), "sql", "select _source, count(*) as n from bronze.events_raw "
                  "group by _source order by _source", "--format", "csv"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "_source,n" and len(out) == 3
+    assert out[0] == "_source,n" and len(out) == files + 1
 
     assert main(["--config", str(cfg), "show"]) == 0
     assert "Bronze: lines landed per ingest date" in capsys.readouterr().out

@@ -1,19 +1,28 @@
 """Gold layer: `medallion build` runs the dbt project in-process against a Silver table.
 
-One lakehouse per module, built once (a dbt build costs tens of seconds); the tests below run in
-file order on it: first build -> checks -> a rebuild without new data (commits nothing) -> new
-events, then late, re-attributing and future-dated ones (incremental builds, one of them plain
-dbt; each against the Python computation; the build ledger) -> a full refresh with a concurrent
-reader, equal to the incremental result -> a plain `dbt build` CLI run in another process while a
-third process streams into Silver -> `medallion docs`.
+The tests that only read a built Gold layer read the session's pre-built lakehouse
+(`built_lakehouse`, tests/conftest.py: generated landing files -> Bronze -> Silver, the hand-made
+edge cases of gold_testkit appended to silver.events, then `medallion build --resource-type all`),
+which nobody changes. Each scenario that changes a lakehouse is a module-scoped fixture that works
+on its own copy of it, runs its steps in a fixed order and records what its tests assert on (build
+results, rows, and the Delta versions each step left, read back with time travel), so every test
+passes alone and in any order:
 
-Silver input: `silver.events` created with the Silver DDL and filled in Python from the sample
-generator's events for a fixed seed (converted with the plain-Python standardization of
-gold_testkit, independent of `silver/`), plus hand-made edge cases. Expected Gold figures are
-computed in plain Python from the same events (gold_testkit), never from Silver or Gold.
+- `rebuild_without_new_data`: the production build again, without new data (commits nothing);
+- `incremental_story`: new events, then late, re-attributing and future-dated ones (incremental
+  builds, one of them plain dbt; each against the Python computation; the build ledger) -> a full
+  refresh with a concurrent reader, equal to the incremental result -> an incremental mart
+  selected without the models it reads;
+- `docs_site`: `medallion docs`;
+- (slow) a plain `dbt build` CLI run in another process while a third process streams into Silver.
+
+Expected Gold figures are computed in plain Python (gold_testkit) from the generator's events for
+the lakehouse's seed (which events a correct pipeline keeps, standardized without silver/) and the
+hand-made ones, never from Silver or Gold.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -28,13 +37,14 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.conftest import BuiltLakehouse, Lakehouse
 from tests.integration.gold_testkit import (
-    SEEDS_DIR, append_events, assert_gold_matches, create_silver_events, event, gold_rows, gold_snapshot,
-    seed_fx_rates_usd, silver_events_path, silver_rows_from_generated,
+    SEEDS_DIR, append_events, assert_gold_matches, event, generated_silver_rows, gold_rows, gold_snapshot,
+    gold_versions, seed_fx_rates_usd, silver_events_path,
 )
-from pipelines.core.config import join_path, load_config
+from pipelines.core.catalog import register_tables
+from pipelines.core.config import join_path
 from pipelines.core.delta_io import SCHEMA_VERSION
 from pipelines.core.tables import AUDIT_GOLD_BUILDS
 
@@ -46,32 +56,6 @@ GOLD_TABLES = ("dim_channels", "dim_campaigns", "fct_campaign_performance_daily"
 SEEDS = ("event_types", "channels", "fx_rates_usd")
 INCREMENTAL = ("fct_campaign_performance_daily", "fct_customer_ltv")
 MODELS_ONLY = ["--select", "resource_type:model", "--indirect-selection", "empty"]
-SEED, EVENTS = 11, 12000
-
-
-def _edge_cases() -> list[dict]:
-    """Hand-made events for the DESIGN.md edge cases (ids/campaigns that the generator never uses)."""
-    return [
-        # zero spend, one attributed conversion -> NULL ROI/ROAS/CPC/CPA on that campaign-day
-        event("impression", "2026-10-10 09:00:00", campaign_id="cmp-t-free", channel="organic", user_id="u-t-1"),
-        event("click", "2026-10-10 09:01:00", campaign_id="cmp-t-free", channel="organic", user_id="u-t-1"),
-        event("purchase", "2026-10-10 10:00:00", user_id="u-t-1", revenue_usd="30.00"),
-        # purchase with no click at all -> unattributed, channel direct
-        event("purchase", "2026-10-11 10:00:00", user_id="u-t-2", revenue_usd="12.34"),
-        # click after the purchase is not counted
-        event("purchase", "2026-10-12 10:00:00", user_id="u-t-3", revenue_usd="5.00"),
-        event("click", "2026-10-12 10:00:01", campaign_id="cmp-t-late-click", channel="email", user_id="u-t-3"),
-        # click 31 days before is not counted; 30 days before (exactly) is
-        event("click", "2026-09-19 11:59:59", campaign_id="cmp-t-old", channel="display", user_id="u-t-4"),
-        event("purchase", "2026-10-20 12:00:00", user_id="u-t-4", revenue_usd="9.99"),
-        event("click", "2026-09-20 12:00:00", campaign_id="cmp-t-30d", channel="affiliate", user_id="u-t-5"),
-        event("purchase", "2026-10-20 12:00:00", user_id="u-t-5", revenue_usd="19.99"),
-        # spend in a month without any new customer on that channel -> NULL CAC
-        event("ad_spend", "2026-09-15 00:00:00", campaign_id="cmp-t-sept", channel="referral", cost_usd="100.00"),
-        # a campaign-day whose only row is an attributed conversion; re-attributed later (see below)
-        event("click", "2026-10-29 08:00:00", campaign_id="cmp-t-a", channel="paid_social", user_id="u-t-6"),
-        event("purchase", "2026-10-30 08:00:00", user_id="u-t-6", revenue_usd="50.00"),
-    ]
 
 
 def _new_events() -> list[dict]:
@@ -88,53 +72,27 @@ def _new_events() -> list[dict]:
     ]
 
 
-def _medallion(config_file: Path, *args: str) -> int:
-    from pipelines.cli import main
-
-    return main(["--config", str(config_file), *args])
-
-
 def _history(spark, config, table: str) -> list:
     path = join_path(config.warehouse, "gold", table)
     return spark.sql(f"DESCRIBE HISTORY delta.`{path}`").orderBy("version").collect()
 
 
 @pytest.fixture(scope="module")
-def lake(spark, tmp_path_factory):
-    """A lakehouse with silver.events (generated + edge cases) and Gold built once."""
-    from pipelines.sample_events import clean_events, generate_lines
-
-    root = tmp_path_factory.mktemp("gold")
-    config_file = root / "medallion.yaml"
-    config_file.write_text(yaml.safe_dump({
-        "paths": {"root": str(root / "lakehouse")},
-        "spark": {"master": "local[2]", "shuffle_partitions": 2, "driver_memory": "3g", "log_level": "ERROR"},
-        "gold": {"threads": 4},
-    }))
-    saved = {k: os.environ.get(k) for k in ("DBT_TARGET_PATH", "DBT_LOG_PATH")}
-    os.environ["DBT_TARGET_PATH"] = str(root / "dbt-target")
-    os.environ["DBT_LOG_PATH"] = str(root / "dbt-logs")
-    config = load_config(str(config_file))
-    generated = silver_rows_from_generated(clean_events(generate_lines(EVENTS, seed=SEED, days=30)),
-                                           seed_fx_rates_usd())
-    events = generated + _edge_cases()
-    create_silver_events(spark, config)
-    append_events(spark, config, events)
-    started = time.monotonic()
-    rc = _medallion(config_file, "build", "--resource-type", "all")  # unit tests too, as CI runs it
-    state = {"config": config, "config_file": config_file, "root": root, "events": events,
-             "first_build_rc": rc, "first_build_s": time.monotonic() - started}
-    yield state
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+def lake(built_lakehouse: BuiltLakehouse) -> Lakehouse:
+    """The session's pre-built lakehouse (tests/conftest.py): read it, never change it."""
+    return built_lakehouse.lake
 
 
-def test_medallion_build_passes_every_model_dbt_test_and_unit_test(lake):
-    assert lake["first_build_rc"] == 0
-    results = json.loads((lake["root"] / "dbt-target" / "run_results.json").read_text())["results"]
+@pytest.fixture(scope="module")
+def events(built_lakehouse: BuiltLakehouse) -> list[dict]:
+    """What silver.events of the pre-built lakehouse must hold, computed without Silver: the
+    generator's clean events standardized in plain Python, plus the hand-made edge cases."""
+    return [*generated_silver_rows(**built_lakehouse.generation), *built_lakehouse.hand_made_events()]
+
+
+def test_medallion_build_passes_every_model_dbt_test_and_unit_test(built_lakehouse):
+    assert built_lakehouse.rcs["build"] == 0
+    results = built_lakehouse.build_results()["results"]
     by_kind: dict[str, set[str]] = {}
     for r in results:
         by_kind.setdefault(r["unique_id"].split(".")[0], set()).add(r["status"])
@@ -147,18 +105,14 @@ def test_medallion_build_passes_every_model_dbt_test_and_unit_test(lake):
             "click_31_days_before_the_purchase_is_not_counted"} <= unit_tests
 
 
-def _assert_gold_matches(spark, config, events) -> None:
-    assert_gold_matches(spark, config, events)
-
-
-def test_gold_numbers_equal_an_independent_python_computation_from_the_generated_events(spark, lake):
-    _assert_gold_matches(spark, lake["config"], lake["events"])
-    daily = gold_rows(spark, lake["config"], "fct_campaign_performance_daily")
+def test_gold_numbers_equal_an_independent_python_computation_from_the_generated_events(spark, lake, events):
+    assert_gold_matches(spark, lake.config, events)
+    daily = gold_rows(spark, lake.config, "fct_campaign_performance_daily")
     assert len(daily) > 100 and sum(r["conversions"] for r in daily) > 10  # a meaningful dataset
 
 
 def test_edge_cases_follow_the_metric_definitions(spark, lake):
-    config = lake["config"]
+    config = lake.config
     daily = {(r["campaign_id"], str(r["date_day"])): r for r in gold_rows(spark, config, "fct_campaign_performance_daily")}
     free = daily[("cmp-t-free", "2026-10-10")]
     assert free["spend_usd"] == 0 and free["conversions"] == 1
@@ -190,7 +144,7 @@ def _reference_rows(spark, config, seed: str) -> list[dict]:
 
 
 def test_seeds_load_the_csv_rows_with_their_declared_types_and_dim_channels_is_the_channels_seed(spark, lake):
-    config = lake["config"]
+    config = lake.config
     channels = _reference_rows(spark, config, "channels")
     assert sorted(r["channel"] for r in channels) == sorted(r["channel"] for r in _seed_csv_rows("channels"))
     assert {r["channel"]: r["is_paid"] for r in channels}["paid_search"] is True
@@ -205,7 +159,7 @@ def test_medallion_show_prints_the_gold_metrics_as_the_marts_hold_them(spark, la
     from gold.sql_query import jsonable
     from gold.summary import print_summary
 
-    config = lake["config"]
+    config = lake.config
     out = io.StringIO()
     assert print_summary(config, out=out, spark=spark) == 0
     text = out.getvalue()
@@ -229,26 +183,48 @@ def test_medallion_show_prints_the_gold_metrics_as_the_marts_hold_them(spark, la
             r["channel"], cell(r["spend_usd"]), cell(r["new_customers"]), cell(r["cac_usd"])]
 
 
-def test_a_second_build_without_new_data_changes_nothing(spark, lake):
-    config = lake["config"]
+def _ledger(spark, config, version: int | None = None) -> list[dict]:
+    """audit.gold_builds rows (as of Delta `version` when given)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return [r.asDict() for r in reader.load(AUDIT_GOLD_BUILDS.location(config)).collect()]
+
+
+def _ledger_version(spark, config) -> int:
+    return spark.sql(f"DESCRIBE HISTORY delta.`{AUDIT_GOLD_BUILDS.location(config)}` LIMIT 1").first()["version"]
+
+
+@pytest.fixture(scope="module")
+def rebuild_without_new_data(spark, built_lakehouse, tmp_path_factory):
+    """A copy of the pre-built lakehouse, built again by the production `medallion build` (models,
+    data tests, seeds) with no new Silver data; what it held before, and the build's results."""
+    lake = built_lakehouse.lake.copy(tmp_path_factory.mktemp("gold-rebuild"))
+    config = lake.config
     before = gold_snapshot(spark, config, GOLD_TABLES)
     versions = {t: _history(spark, config, t)[-1]["version"] for t in INCREMENTAL}
-    assert _medallion(lake["config_file"], "build") == 0  # the production build: models + data tests
-    lake["production_build_results"] = json.loads((lake["root"] / "dbt-target" / "run_results.json").read_text())
+    rc = lake.medallion("build")  # the production build: models + data tests
+    return {"lake": lake, "before": before, "versions_before": versions, "rc": rc, "results": lake.run_results()}
+
+
+def test_a_second_build_without_new_data_changes_nothing(spark, rebuild_without_new_data):
+    config = rebuild_without_new_data["lake"].config
+    before, versions = rebuild_without_new_data["before"], rebuild_without_new_data["versions_before"]
+    assert rebuild_without_new_data["rc"] == 0
     assert gold_snapshot(spark, config, GOLD_TABLES) == before
     for seed in SEEDS:  # reloaded by replacing the table, never appended to
         assert len(_reference_rows(spark, config, seed)) == len(_seed_csv_rows(seed)), seed
     for table in INCREMENTAL:  # nothing changed in Silver: the incremental marts commit nothing
         assert [h["version"] for h in _history(spark, config, table) if h["version"] > versions[table]] == [], table
-    invocation = lake["production_build_results"]["metadata"]["invocation_id"]
+    invocation = rebuild_without_new_data["results"]["metadata"]["invocation_id"]
     ledger = {r["node_id"]: r for r in _ledger(spark, config) if r["invocation_id"] == invocation}
     for table in INCREMENTAL:
         row = ledger[f"model.medallion.{table}"]
         assert (row["status"], row["build_mode"], row["gold_version"]) == ("success", "unchanged", None), table
 
 
-def test_a_production_build_runs_the_data_tests_and_leaves_unit_and_seed_tests_to_ci(lake):
-    results = lake["production_build_results"]["results"]
+def test_a_production_build_runs_the_data_tests_and_leaves_unit_and_seed_tests_to_ci(rebuild_without_new_data):
+    results = rebuild_without_new_data["results"]["results"]
     kinds = {r["unique_id"].split(".")[0] for r in results}
     assert "unit_test" not in kinds
     tests = [r["unique_id"] for r in results if r["unique_id"].startswith("test.")]
@@ -261,28 +237,6 @@ def test_a_production_build_runs_the_data_tests_and_leaves_unit_and_seed_tests_t
     assert sum(r["unique_id"].startswith("test.") for r in results) >= 25
 
 
-@pytest.fixture(scope="module")
-def new_events_built(spark, lake):
-    """New events -> incremental build."""
-    config = lake["config"]
-    new = _new_events()
-    append_events(spark, config, new)
-    lake["events"] = lake["events"] + new
-    assert _medallion(lake["config_file"], "build", *MODELS_ONLY) == 0
-    return {"operations": {t: _history(spark, config, t)[-1]["operation"] for t in INCREMENTAL}}
-
-
-def test_an_incremental_run_merges_new_events_and_moves_a_re_attributed_conversion(spark, lake, new_events_built):
-    assert new_events_built["operations"] == {t: "MERGE" for t in INCREMENTAL}
-    _assert_gold_matches(spark, lake["config"], lake["events"])
-    daily = {(r["campaign_id"], str(r["date_day"])) for r in gold_rows(spark, lake["config"], "fct_campaign_performance_daily")}
-    assert ("cmp-t-a", "2026-10-30") not in daily and ("cmp-t-b", "2026-10-30") in daily  # re-attributed
-
-
-def _ledger(spark, config) -> list[dict]:
-    return [r.asDict() for r in spark.read.format("delta").load(AUDIT_GOLD_BUILDS.location(config)).collect()]
-
-
 def _silver_state(spark, config) -> tuple[str, int]:
     """(table id, latest version) of silver.events."""
     path = silver_events_path(config)
@@ -290,8 +244,10 @@ def _silver_state(spark, config) -> tuple[str, int]:
             spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()["version"])
 
 
-def _daily(spark, config) -> dict[tuple[str, str], dict]:
-    return {(r["campaign_id"], str(r["date_day"])): r for r in gold_rows(spark, config, "fct_campaign_performance_daily")}
+def _daily(spark, config, versions: dict[str, int] | None = None) -> dict[tuple[str, str], dict]:
+    version = (versions or {}).get("fct_campaign_performance_daily")
+    return {(r["campaign_id"], str(r["date_day"])): r
+            for r in gold_rows(spark, config, "fct_campaign_performance_daily", version)}
 
 
 def _plain_dbt_build(spark, config, root: Path, *args: str):
@@ -315,14 +271,42 @@ def _plain_dbt_build(spark, config, root: Path, *args: str):
         os.environ.update(saved)
 
 
+def _built(spark, config, events: list[dict], **recorded):
+    """What a step of the incremental story leaves for its tests: the events Silver holds by then,
+    and the Delta versions of the Gold marts and of the build ledger to read them back as of then."""
+    return {**recorded, "events": list(events), "versions": gold_versions(spark, config, GOLD_TABLES),
+            "ledger_version": _ledger_version(spark, config)}
+
+
 @pytest.fixture(scope="module")
-def late_and_future_events(spark, lake, new_events_built):
-    """Gold built incrementally; then, in one incremental build: an impression 16 days older
-    than the newest built date, a click that re-attributes a purchase built 21 days before that
-    date, and an impression dated 2099."""
-    config = lake["config"]
+def incremental_story(spark, built_lakehouse, events, tmp_path_factory):
+    """A copy of the pre-built lakehouse taken through these steps, in this order; each step
+    records what its tests assert on (the Gold and ledger versions it left, read back later with
+    time travel; results of its build), so no test sees what a later step changed:
+
+    - "new": new events (new days, a late spend, a re-attributing click) -> incremental build;
+    - "late": an impression days older than the newest built date, a click that re-attributes a
+      purchase built weeks before that date, and an impression dated decades ahead -> one
+      incremental build;
+    - "plain": after the build that took the future-dated impression, an ordinary impression,
+      built by plain dbt;
+    - "full": a `--full-refresh` of the models while a reader polls every Gold table;
+    - "refused": an incremental mart selected without the models it reads.
+    """
+    lake = built_lakehouse.lake.copy(tmp_path_factory.mktemp("gold-incremental"))
+    config = lake.config
+    silver = list(events)
+    story = {"lake": lake}
+
+    new = _new_events()
+    append_events(spark, config, new)
+    silver += new
+    assert lake.medallion("build", *MODELS_ONLY) == 0
+    story["new"] = _built(spark, config, silver,
+                          operations={t: _history(spark, config, t)[-1]["operation"] for t in INCREMENTAL})
+
     day = dt.date(2026, 10, 15)
-    late = next(e for e in lake["events"] if e["event_type"] == "impression" and e["event_date"] == day
+    late = next(e for e in silver if e["event_type"] == "impression" and e["event_date"] == day
                 and e["campaign_id"] and not e["campaign_id"].startswith("cmp-t-"))
     before = _daily(spark, config)
     new = [
@@ -332,89 +316,33 @@ def late_and_future_events(spark, lake, new_events_built):
         event("impression", "2099-01-01 00:00:00", campaign_id="cmp-t-future", channel="display", batch=3),
     ]
     append_events(spark, config, new)
-    lake["events"] = lake["events"] + new
-    assert _medallion(lake["config_file"], "build", *MODELS_ONLY) == 0
-    return {"before": before, "late_key": (late["campaign_id"], str(day)), "events": list(lake["events"])}
+    silver += new
+    assert lake.medallion("build", *MODELS_ONLY) == 0
+    story["late"] = _built(spark, config, silver, before=before, late_key=(late["campaign_id"], str(day)))
 
-
-def test_an_impression_older_than_the_newest_built_date_reaches_its_day_incrementally(spark, lake, late_and_future_events):
-    config = lake["config"]
-    daily = _daily(spark, config)
-    key = late_and_future_events["late_key"]
-    assert daily[key]["impressions"] == late_and_future_events["before"][key]["impressions"] + 1
-    _assert_gold_matches(spark, config, late_and_future_events["events"])
-
-
-def test_a_late_click_moves_an_already_built_purchase_to_the_clicks_campaign(spark, lake, late_and_future_events):
-    before, daily = late_and_future_events["before"], _daily(spark, lake["config"])
-    assert before[("cmp-t-free", "2026-10-10")]["conversions"] == 1 and ("cmp-t-late-b", "2026-10-10") not in before
-    assert daily[("cmp-t-free", "2026-10-10")]["conversions"] == 0
-    assert (daily[("cmp-t-late-b", "2026-10-10")]["conversions"], daily[("cmp-t-late-b", "2026-10-10")]["revenue_usd"]) == (1, 30)
-    ltv = {r["user_id"]: r for r in gold_rows(spark, lake["config"], "fct_customer_ltv")}
-    assert ltv["u-t-1"]["acquisition_campaign_id"] == "cmp-t-late-b"
-
-
-@pytest.fixture(scope="module")
-def ordinary_event_after_a_future_one(spark, lake, late_and_future_events):
-    """After the build that took the 2099 impression: an ordinary impression, built by plain dbt."""
-    config = lake["config"]
     new = [event("impression", "2026-11-01 08:00:00", campaign_id="cmp-t-new", channel="email", batch=4)]
     append_events(spark, config, new)
-    lake["events"] = lake["events"] + new
-    silver = _silver_state(spark, config)
-    result = _plain_dbt_build(spark, config, lake["root"], *MODELS_ONLY)
+    silver += new
+    silver_state = _silver_state(spark, config)
+    result = _plain_dbt_build(spark, config, lake.root, *MODELS_ONLY)
     assert result.success, result.exception
-    run_results = json.loads((lake["root"] / "plain-dbt-target" / "run_results.json").read_text())
-    return {"silver": silver, "invocation_id": run_results["metadata"]["invocation_id"], "events": list(lake["events"]),
-            "models": {r["unique_id"] for r in run_results["results"] if r["unique_id"].startswith("model.")}}
+    run_results = json.loads((lake.root / "plain-dbt-target" / "run_results.json").read_text())
+    invocation = run_results["metadata"]["invocation_id"]
+    models = [r for r in _ledger(spark, config) if r["invocation_id"] == invocation and r["resource_type"] == "model"]
+    story["plain"] = _built(
+        spark, config, silver, silver=silver_state, invocation_id=invocation,
+        models={r["unique_id"] for r in run_results["results"] if r["unique_id"].startswith("model.")},
+        # the views as this build left them (a later build replaces them), and the history of
+        # every table it may have written, up to now
+        view_texts={r["relation"]: spark.sql(f"DESCRIBE EXTENDED {r['relation']}")
+                    .filter("col_name = 'View Text'").first()["data_type"]
+                    for r in models if r["materialization"] == "view"},
+        histories={r["relation"]: [h.asDict() for h in spark.sql(
+                       f"DESCRIBE HISTORY delta.`{join_path(config.warehouse, *r['relation'].split('.'))}`").collect()]
+                   for r in models if r["materialization"] != "view"})
 
-
-def test_a_future_dated_event_in_silver_does_not_stop_later_events_from_reaching_gold(spark, lake,
-                                                                                      ordinary_event_after_a_future_one):
-    config = lake["config"]
-    daily = _daily(spark, config)
-    assert daily[("cmp-t-new", "2026-11-01")]["impressions"] == 1
-    assert daily[("cmp-t-future", "2099-01-01")]["impressions"] == 1
-    _assert_gold_matches(spark, config, ordinary_event_after_a_future_one["events"])
-
-
-def test_a_plain_dbt_build_records_the_silver_version_it_read_and_the_gold_versions_it_wrote(
-        spark, lake, ordinary_event_after_a_future_one):
-    config = lake["config"]
-    table_id, version = ordinary_event_after_a_future_one["silver"]
-    invocation = ordinary_event_after_a_future_one["invocation_id"]
-    rows = [r for r in _ledger(spark, config) if r["invocation_id"] == invocation]
-    assert [r["status"] for r in rows if r["resource_type"] == "invocation"] == ["success"]
-    models = {r["node_id"]: r for r in rows if r["resource_type"] == "model"}
-    assert set(models) == ordinary_event_after_a_future_one["models"] and {r["status"] for r in models.values()} == {"success"}
-    for row in rows:  # what a plain dbt run knows: no medallion run id, no git commit from medallion
-        assert (row["silver_table_id"], row["silver_version"], row["silver_change_feed"]) == (table_id, version, True)
-        assert (row["run_id"], row["git_commit"], row["target_name"], row["dbt_command"]) == (invocation, None, "local", "build")
-    for node_id, row in models.items():
-        relation = row["relation"].split(".")
-        if row["materialization"] == "view":
-            assert row["build_mode"] == "view" and row["gold_version"] is None
-            text = spark.sql(f"DESCRIBE EXTENDED {row['relation']}").filter("col_name = 'View Text'").first()["data_type"]
-            assert f"version as of {version}" in text, node_id  # every model read Silver as of the pin
-            continue
-        history = spark.sql(f"DESCRIBE HISTORY delta.`{join_path(config.warehouse, *relation)}`").collect()
-        written = [h["version"] for h in history if invocation in (h["userMetadata"] or "")]
-        if row["build_mode"] == "unchanged":
-            assert row["gold_version"] is None and written == [], node_id
-            continue
-        assert [row["gold_version"]] == written[:1] and row["gold_version"] == history[0]["version"], node_id
-        assert json.loads(history[0]["userMetadata"])["silver_version"] == version
-        assert row["compiled_sql_md5"] and row["model_checksum"] and row["started_at"] <= row["finished_at"]
-    daily = models["model.medallion.fct_campaign_performance_daily"]
-    assert (daily["build_mode"], daily["changed_keys"], daily["silver_changes_from_version"]) == ("incremental", 1, version)
-    assert models["model.medallion.fct_customer_ltv"]["build_mode"] == "unchanged"
-
-
-@pytest.fixture(scope="module")
-def incremental_then_full_refresh(spark, lake, ordinary_event_after_a_future_one):
-    """After the incremental builds above: snapshot; then --full-refresh while a reader polls."""
-    config = lake["config"]
     incremental = gold_snapshot(spark, config, GOLD_TABLES)
+    register_tables(spark, config)  # the reader below reads this lakehouse's tables by name
     errors: list[str] = []
     reads = {"n": 0}
     stop = threading.Event()
@@ -431,42 +359,114 @@ def incremental_then_full_refresh(spark, lake, ordinary_event_after_a_future_one
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
     try:
-        rc = _medallion(lake["config_file"], "build", *MODELS_ONLY, "--full-refresh")
+        rc = lake.medallion("build", *MODELS_ONLY, "--full-refresh")
     finally:
         stop.set()
         thread.join(timeout=60)
     full = gold_snapshot(spark, config, GOLD_TABLES)
-    return {"incremental": incremental, "full": full, "rc": rc, "reader_errors": errors, "reads": reads["n"]}
+    story["full"] = _built(spark, config, silver, incremental=incremental, full=full, rc=rc,
+                           reader_errors=errors, reads=reads["n"])
+
+    before = _history(spark, config, "fct_customer_ltv")[-1]["version"]
+    rc = lake.medallion("build", "--select", "fct_customer_ltv")
+    story["refused"] = _built(spark, config, silver, rc=rc, ltv_version_before=before,
+                              invocation_id=lake.run_results()["metadata"]["invocation_id"])
+    return story
+
+
+def test_an_incremental_run_merges_new_events_and_moves_a_re_attributed_conversion(spark, incremental_story):
+    config, step = incremental_story["lake"].config, incremental_story["new"]
+    assert step["operations"] == {t: "MERGE" for t in INCREMENTAL}
+    assert_gold_matches(spark, config, step["events"], step["versions"])
+    daily = set(_daily(spark, config, step["versions"]))
+    assert ("cmp-t-a", "2026-10-30") not in daily and ("cmp-t-b", "2026-10-30") in daily  # re-attributed
+
+
+def test_an_impression_older_than_the_newest_built_date_reaches_its_day_incrementally(spark, incremental_story):
+    config, step = incremental_story["lake"].config, incremental_story["late"]
+    daily = _daily(spark, config, step["versions"])
+    key = step["late_key"]
+    assert daily[key]["impressions"] == step["before"][key]["impressions"] + 1
+    assert_gold_matches(spark, config, step["events"], step["versions"])
+
+
+def test_a_late_click_moves_an_already_built_purchase_to_the_clicks_campaign(spark, incremental_story):
+    config, step = incremental_story["lake"].config, incremental_story["late"]
+    before, daily = step["before"], _daily(spark, config, step["versions"])
+    assert before[("cmp-t-free", "2026-10-10")]["conversions"] == 1 and ("cmp-t-late-b", "2026-10-10") not in before
+    assert daily[("cmp-t-free", "2026-10-10")]["conversions"] == 0
+    assert (daily[("cmp-t-late-b", "2026-10-10")]["conversions"], daily[("cmp-t-late-b", "2026-10-10")]["revenue_usd"]) == (1, 30)
+    ltv = {r["user_id"]: r for r in gold_rows(spark, config, "fct_customer_ltv", step["versions"]["fct_customer_ltv"])}
+    assert ltv["u-t-1"]["acquisition_campaign_id"] == "cmp-t-late-b"
+
+
+def test_a_future_dated_event_in_silver_does_not_stop_later_events_from_reaching_gold(spark, incremental_story):
+    config, step = incremental_story["lake"].config, incremental_story["plain"]
+    daily = _daily(spark, config, step["versions"])
+    assert daily[("cmp-t-new", "2026-11-01")]["impressions"] == 1
+    assert daily[("cmp-t-future", "2099-01-01")]["impressions"] == 1
+    assert_gold_matches(spark, config, step["events"], step["versions"])
+
+
+def test_a_plain_dbt_build_records_the_silver_version_it_read_and_the_gold_versions_it_wrote(
+        spark, incremental_story):
+    config, step = incremental_story["lake"].config, incremental_story["plain"]
+    table_id, version = step["silver"]
+    invocation = step["invocation_id"]
+    rows = [r for r in _ledger(spark, config, step["ledger_version"]) if r["invocation_id"] == invocation]
+    assert [r["status"] for r in rows if r["resource_type"] == "invocation"] == ["success"]
+    models = {r["node_id"]: r for r in rows if r["resource_type"] == "model"}
+    assert set(models) == step["models"] and {r["status"] for r in models.values()} == {"success"}
+    for row in rows:  # what a plain dbt run knows: no medallion run id, no git commit from medallion
+        assert (row["silver_table_id"], row["silver_version"], row["silver_change_feed"]) == (table_id, version, True)
+        assert (row["run_id"], row["git_commit"], row["target_name"], row["dbt_command"]) == (invocation, None, "local", "build")
+    for node_id, row in models.items():
+        if row["materialization"] == "view":
+            assert row["build_mode"] == "view" and row["gold_version"] is None
+            text = step["view_texts"][row["relation"]]
+            assert f"version as of {version}" in text, node_id  # every model read Silver as of the pin
+            continue
+        history = step["histories"][row["relation"]]
+        written = [h["version"] for h in history if invocation in (h["userMetadata"] or "")]
+        if row["build_mode"] == "unchanged":
+            assert row["gold_version"] is None and written == [], node_id
+            continue
+        assert [row["gold_version"]] == written[:1] and row["gold_version"] == history[0]["version"], node_id
+        assert json.loads(history[0]["userMetadata"])["silver_version"] == version
+        assert row["compiled_sql_md5"] and row["model_checksum"] and row["started_at"] <= row["finished_at"]
+    daily = models["model.medallion.fct_campaign_performance_daily"]
+    assert (daily["build_mode"], daily["changed_keys"], daily["silver_changes_from_version"]) == ("incremental", 1, version)
+    assert models["model.medallion.fct_customer_ltv"]["build_mode"] == "unchanged"
 
 
 def test_incremental_gold_after_new_late_and_future_events_equals_a_full_refresh_and_the_python_computation(
-        spark, lake, incremental_then_full_refresh):
-    assert incremental_then_full_refresh["rc"] == 0
-    assert incremental_then_full_refresh["incremental"] == incremental_then_full_refresh["full"]
-    _assert_gold_matches(spark, lake["config"], lake["events"])
+        spark, incremental_story):
+    config, step = incremental_story["lake"].config, incremental_story["full"]
+    assert step["rc"] == 0
+    assert step["incremental"] == step["full"]
+    assert_gold_matches(spark, config, step["events"], step["versions"])
 
 
-def test_readers_never_see_a_gold_table_missing_during_a_full_refresh(incremental_then_full_refresh):
-    assert incremental_then_full_refresh["reads"] > 0
-    assert incremental_then_full_refresh["reader_errors"] == []
+def test_readers_never_see_a_gold_table_missing_during_a_full_refresh(incremental_story):
+    step = incremental_story["full"]
+    assert step["reads"] > 0
+    assert step["reader_errors"] == []
 
 
-def test_an_incremental_mart_selected_without_the_models_it_reads_is_refused_and_recorded(
-        spark, lake, incremental_then_full_refresh):
+def test_an_incremental_mart_selected_without_the_models_it_reads_is_refused_and_recorded(spark, incremental_story):
     """Its staging views and attribution table would hold an older Silver state than the pin."""
-    config = lake["config"]
-    before = _history(spark, config, "fct_customer_ltv")[-1]["version"]
-    assert _medallion(lake["config_file"], "build", "--select", "fct_customer_ltv") == 1
-    assert _history(spark, config, "fct_customer_ltv")[-1]["version"] == before
-    invocation = json.loads((lake["root"] / "dbt-target" / "run_results.json").read_text())["metadata"]["invocation_id"]
-    rows = {r["resource_type"]: r for r in _ledger(spark, config) if r["invocation_id"] == invocation}
+    config, step = incremental_story["lake"].config, incremental_story["refused"]
+    assert step["rc"] == 1
+    assert step["versions"]["fct_customer_ltv"] == step["ltv_version_before"]
+    rows = {r["resource_type"]: r for r in _ledger(spark, config, step["ledger_version"])
+            if r["invocation_id"] == step["invocation_id"]}
     assert (rows["model"]["node_id"], rows["model"]["status"], rows["model"]["gold_version"]) == (
         "model.medallion.fct_customer_ltv", "error", None)
     assert rows["invocation"]["status"] == "error"
 
 
 def test_the_build_ledger_dbt_creates_is_the_registry_declaration(spark, lake):
-    config = lake["config"]
+    config = lake.config
     location = AUDIT_GOLD_BUILDS.location(config)
     fields = spark.read.format("delta").load(location).schema.fields
     assert [(f.name, f.dataType.simpleString().upper(), f.nullable, f.metadata.get("comment")) for f in fields] == [
@@ -518,12 +518,12 @@ WRITER = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_plain_dbt_build_in_another_process_succeeds_while_a_stream_writes_silver(spark, lake, tmp_path,
-                                                                                  incremental_then_full_refresh):
+def test_plain_dbt_build_in_another_process_succeeds_while_a_stream_writes_silver(spark, built_lakehouse, tmp_path):
     """Three JVMs: this test's, a stream appending to silver.events by path, and `dbt build`
     started as plain CLI (no medallion code runs first; its on-run-start hook registers the
-    warehouse tables). In-memory catalogs everywhere, so no metastore lock to fight over."""
-    config = lake["config"]
+    warehouse tables). In-memory catalogs everywhere, so no metastore lock to fight over. On a
+    copy of the pre-built lakehouse, whose Gold tables exist already."""
+    config = built_lakehouse.lake.copy(tmp_path / "lakehouse-copy").config
     ready, stop = tmp_path / "ready", tmp_path / "stop"
     script = tmp_path / "writer.py"
     script.write_text(WRITER.format(repo=str(REPO), root=str(tmp_path / "writer-root"),
@@ -570,11 +570,22 @@ def test_plain_dbt_build_in_another_process_succeeds_while_a_stream_writes_silve
           f"{silver_version_after - silver_version_before} Silver versions")
 
 
-def test_medallion_docs_generates_the_dbt_docs_site_and_prints_its_path(lake, capsys):
-    assert _medallion(lake["config_file"], "docs") == 0
-    printed = capsys.readouterr().out
-    index = Path(lake["config"].paths.root) / "docs" / "dbt" / "index.html"
-    assert str(index) in printed
+
+@pytest.fixture(scope="module")
+def docs_site(built_lakehouse, tmp_path_factory):
+    """`medallion docs` on a copy of the pre-built lakehouse: its exit status, what it printed,
+    and the folder of the site."""
+    lake = built_lakehouse.lake.copy(tmp_path_factory.mktemp("gold-docs"))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rc = lake.medallion("docs")
+    return {"rc": rc, "printed": printed.getvalue(), "dir": Path(lake.config.paths.root) / "docs" / "dbt"}
+
+
+def test_medallion_docs_generates_the_dbt_docs_site_and_prints_its_path(docs_site):
+    assert docs_site["rc"] == 0
+    index = docs_site["dir"] / "index.html"
+    assert str(index) in docs_site["printed"]
     assert index.is_file() and (index.parent / "catalog.json").is_file()
     catalog = json.loads((index.parent / "catalog.json").read_text())
     assert "model.medallion.fct_campaign_performance_daily" in catalog["nodes"]
@@ -584,10 +595,10 @@ def test_medallion_docs_generates_the_dbt_docs_site_and_prints_its_path(lake, ca
 SPARK_TYPE_NAMES = {"long": "bigint", "integer": "int", "short": "smallint", "byte": "tinyint"}
 
 
-def test_every_model_and_seed_column_states_its_built_type_and_a_personal_data_class(lake):
+def test_every_model_and_seed_column_states_its_built_type_and_a_personal_data_class(docs_site):
     """What the table registry reads from the YAML (data_type, meta.personal_data) agrees with the
-    relations dbt built (catalog.json of `medallion docs` above)."""
-    docs = Path(lake["config"].paths.root) / "docs" / "dbt"
+    relations dbt built (catalog.json of `medallion docs`)."""
+    docs = docs_site["dir"]
     manifest = json.loads((docs / "manifest.json").read_text())
     catalog = json.loads((docs / "catalog.json").read_text())["nodes"]
     checked = set()
@@ -620,8 +631,6 @@ def test_every_model_and_seed_column_states_its_built_type_and_a_personal_data_c
 
 
 def test_build_without_silver_fails_with_a_clear_error(tmp_path, capsys):
-    config_file = tmp_path / "medallion.yaml"
-    config_file.write_text(yaml.safe_dump({"paths": {"root": str(tmp_path / "empty")},
-                                           "spark": {"master": "local[2]", "log_level": "ERROR"}}))
-    assert _medallion(config_file, "build") == 2
+    lake = Lakehouse.create(tmp_path)  # nothing under its lakehouse folder
+    assert lake.medallion("build") == 2
     assert "GOLD_SOURCE_MISSING" in capsys.readouterr().err
