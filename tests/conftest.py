@@ -139,13 +139,15 @@ class BuiltLakehouse:
 
     lake: Lakehouse
     generation: Mapping[str, Any]  # the `medallion generate` arguments (generate_lines' keywords)
-    files: int                     # ... and how many landing files they went into
+    landed_files: int              # files in the landing folder: generated ones and the hand-made one
+    landed_lines: int              # ... and their lines
     rcs: Mapping[str, int]         # exit status of each CLI step
     _hand_made: tuple[dict, ...]
     _build_results: str
 
     def hand_made_events(self) -> list[dict]:
-        """The silver.events rows appended by hand before the build (fresh copies)."""
+        """The hand-made events landed beside the generated ones, as the silver.events rows a
+        correct pipeline makes of them (fresh copies)."""
         return [dict(row) for row in self._hand_made]
 
     def build_results(self) -> dict:
@@ -160,23 +162,27 @@ BUILT_LAKEHOUSE_FILES = 2
 @pytest.fixture(scope="session")
 def built_lakehouse(spark, tmp_path_factory: pytest.TempPathFactory) -> BuiltLakehouse:
     """One lakehouse built once per test run, on first use, through the CLI as a user would:
-    `medallion generate` (sample events with bad lines, duplicates and late events) -> `ingest
-    --once` -> `refine --once`; then the hand-made edge cases of gold_testkit appended to
-    silver.events by path; then `medallion build --resource-type all` (unit tests too, as CI runs
-    it). Shared by every test that only reads a built lakehouse; nothing may change it."""
-    from tests.integration.gold_testkit import append_events, edge_case_events
+    `medallion generate` (sample events with bad lines, duplicates and late events), plus one file
+    of hand-made events landed beside them (the Gold edge cases of gold_testkit) -> `ingest
+    --once` -> `refine --once` -> `medallion build --resource-type all` (unit tests too, as CI
+    runs it). Every table in it was written by the pipeline. Shared by every test that only reads
+    a built lakehouse; nothing may change it."""
+    from tests.integration.gold_testkit import edge_case_events, landing_line
 
     lake = Lakehouse.create(tmp_path_factory.mktemp("built-lakehouse"), gold={"threads": 4})
     g = BUILT_LAKEHOUSE_GENERATION
     rcs = {"generate": lake.medallion("generate", "--events", str(g["events"]), "--seed", str(g["seed"]),
                                       "--days", str(g["days"]), "--bad-rate", str(g["bad_rate"]),
                                       "--files", str(BUILT_LAKEHOUSE_FILES))}
+    hand_made = tuple(edge_case_events())
+    landing = Path(lake.config.landing)
+    hidden = landing / ".hand-made-events.jsonl.tmp"  # landed as producers must: a hidden name, then renamed
+    hidden.write_text("".join(landing_line(row) + "\n" for row in hand_made), encoding="utf-8")
+    hidden.rename(landing / "hand-made-events.jsonl")
     rcs["ingest"] = lake.medallion("ingest", "--once")
     rcs["refine"] = lake.medallion("refine", "--once")
     assert rcs == {"generate": 0, "ingest": 0, "refine": 0}, f"the shared lakehouse was not built: {rcs}"
-    hand_made = tuple(edge_case_events())
-    append_events(spark, lake.config, hand_made)
     rcs["build"] = lake.medallion("build", "--resource-type", "all")
-    return BuiltLakehouse(lake=lake, generation=g, files=BUILT_LAKEHOUSE_FILES,
-                          rcs=MappingProxyType(rcs), _hand_made=hand_made,
-                          _build_results=(lake.dbt_target / "run_results.json").read_text())
+    return BuiltLakehouse(lake=lake, generation=g, landed_files=BUILT_LAKEHOUSE_FILES + 1,
+                          landed_lines=g["events"] + len(hand_made), rcs=MappingProxyType(rcs),
+                          _hand_made=hand_made, _build_results=(lake.dbt_target / "run_results.json").read_text())

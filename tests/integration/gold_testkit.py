@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import functools
 import itertools
+import json
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable
@@ -108,6 +109,19 @@ def edge_case_events() -> list[dict]:
         event("click", "2026-10-29 08:00:00", campaign_id="cmp-t-a", channel="paid_social", user_id="u-t-6"),
         event("purchase", "2026-10-30 08:00:00", user_id="u-t-6", revenue_usd="50.00"),
     ]
+
+
+def landing_line(row: dict) -> str:
+    """A row made by `event` (USD amounts, canonical channel, naive UTC time) as the contract-v1
+    JSON line a producer lands; Silver standardizes it back into the same event."""
+    amount = row["revenue_usd"] if row["event_type"] == "purchase" else row["cost_usd"]
+    fields = {"event_id": row["event_id"], "event_type": row["event_type"],
+              "event_ts": row["event_ts"].isoformat() + "Z", "campaign_id": row["campaign_id"],
+              "channel": row["channel"], "user_id": row["user_id"], "order_id": row["order_id"]}
+    if amount is not None:
+        fields["revenue" if row["event_type"] == "purchase" else "cost"] = str(amount)
+        fields["currency"] = "USD"
+    return json.dumps({k: v for k, v in fields.items() if v is not None})
 
 
 @functools.lru_cache(maxsize=4)

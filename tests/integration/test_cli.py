@@ -24,8 +24,8 @@ def write_config(root: Path, **extra) -> Path:
 
 def test_generate_ingest_and_query_bronze_by_name(built_lakehouse, capsys) -> None:
     """On the session's pre-built lakehouse: `medallion generate`, then `ingest --once` (and the
-    later stages) ran through this CLI; Bronze holds every generated line, once."""
-    lake, events, files = built_lakehouse.lake, built_lakehouse.generation["events"], built_lakehouse.files
+    later stages) ran through this CLI; Bronze holds every landed line, once."""
+    lake, lines, files = built_lakehouse.lake, built_lakehouse.landed_lines, built_lakehouse.landed_files
     assert (built_lakehouse.rcs["generate"], built_lakehouse.rcs["ingest"]) == (0, 0)
     cfg = lake.config_file
     capsys.readouterr()
@@ -34,7 +34,7 @@ def test_generate_ingest_and_query_bronze_by_name(built_lakehouse, capsys) -> No
                  "select count(*) as n, count(distinct _bronze_id) as ids, count(distinct _source) as files "
                  "from bronze.events_raw", "--format", "json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert rows == [{"n": events, "ids": events, "files": files}]
+    assert rows == [{"n": lines, "ids": lines, "files": files}]
 
     assert main(["--config", str(cfg), "sql", "select _source, count(*) as n from bronze.events_raw "
                  "group by _source order by _source", "--format", "csv"]) == 0

@@ -1,12 +1,12 @@
 """Gold layer: `medallion build` runs the dbt project in-process against a Silver table.
 
 The tests that only read a built Gold layer read the session's pre-built lakehouse
-(`built_lakehouse`, tests/conftest.py: generated landing files -> Bronze -> Silver, the hand-made
-edge cases of gold_testkit appended to silver.events, then `medallion build --resource-type all`),
-which nobody changes. Each scenario that changes a lakehouse is a module-scoped fixture that works
-on its own copy of it, runs its steps in a fixed order and records what its tests assert on (build
-results, rows, and the Delta versions each step left, read back with time travel), so every test
-passes alone and in any order:
+(`built_lakehouse`, tests/conftest.py: generated landing files and a file of hand-made edge cases
+(gold_testkit) -> Bronze -> Silver -> `medallion build --resource-type all`), which nobody
+changes. Each scenario that changes a lakehouse is a module-scoped fixture that works on its own
+copy of it, runs its steps in a fixed order and records what its tests assert on (build results,
+rows, and the Delta versions each step left, read back with time travel), so every test passes
+alone and in any order:
 
 - `rebuild_without_new_data`: the production build again, without new data (commits nothing);
 - `incremental_story`: new events, then late, re-attributing and future-dated ones (incremental
@@ -15,6 +15,9 @@ passes alone and in any order:
   selected without the models it reads;
 - `docs_site`: `medallion docs`;
 - (slow) a plain `dbt build` CLI run in another process while a third process streams into Silver.
+
+The later events of `incremental_story` are appended to silver.events by path (as the Silver
+stream writes), in gold_testkit's plain-Python Silver rows.
 
 Expected Gold figures are computed in plain Python (gold_testkit) from the generator's events for
 the lakehouse's seed (which events a correct pipeline keeps, standardized without silver/) and the

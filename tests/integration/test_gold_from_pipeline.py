@@ -2,11 +2,11 @@
 compared row by row with a plain-Python computation from the generator's events (not from Silver).
 
 Reads the session's pre-built lakehouse (`built_lakehouse`, tests/conftest.py), which went through
-exactly those CLI steps, with the hand-made edge cases of gold_testkit appended to silver.events
-before the build. The expected side uses only `generate_lines`/`clean_events` (which events a
+exactly those CLI steps, with a file of hand-made edge cases (gold_testkit) landed beside the
+generated ones. The expected side uses only `generate_lines`/`clean_events` (which events a
 correct pipeline keeps) for the lakehouse's generation arguments, the generator's
-CHANNEL_ALIASES, the FX seed, those hand-made rows, and the DESIGN.md metric definitions in
-tests/integration/gold_testkit.py.
+CHANNEL_ALIASES, the FX seed, the hand-made events as Silver rows, and the DESIGN.md metric
+definitions in tests/integration/gold_testkit.py.
 """
 from __future__ import annotations
 
