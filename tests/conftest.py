@@ -50,6 +50,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(f"tests ran in a random order; replay it with: -p randomly --randomly-seed={seed}")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests of a module marked `in_order` (a scenario whose tests are its steps) run in the
+    order the file defines them, in the slots pytest-randomly gave them: where the module runs
+    stays random, its steps do not."""
+    slots: dict[Any, list[int]] = {}
+    for index, item in enumerate(items):
+        if item.get_closest_marker("in_order") is not None:
+            slots.setdefault(item.module, []).append(index)
+    for indexes in slots.values():
+        steps = sorted((items[i] for i in indexes), key=lambda item: item.location[1])
+        for index, item in zip(indexes, steps):
+            items[index] = item
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     """The one Spark session of the test run (Spark start-up costs ~10 s)."""

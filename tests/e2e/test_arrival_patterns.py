@@ -28,7 +28,9 @@ from tests.integration.gold_testkit import (
     assert_gold_matches, attribute, gold_rows, gold_snapshot, seed_fx_rates_usd, silver_rows_from_generated,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+# The tests are the scenario's steps, each landing more data on the one lakehouse and checking
+# what it builds: they run in file order whatever the random order of the run (`in_order`).
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.in_order]
 
 SEED, EVENTS, BAD_RATE = 23, 4000, 0.03
 INCREMENTAL = ("fct_campaign_performance_daily", "fct_customer_ltv")

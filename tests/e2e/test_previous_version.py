@@ -122,13 +122,24 @@ def test_every_previous_table_holds_the_same_rows_apart_from_run_ids_and_timesta
                         "tests/e2e/previous_version.py VOLATILE_COLUMNS):\n" + "\n".join(report))
 
 
-@pytest.fixture(scope="module")
-def migrated(build: Build) -> Result:
-    return build.new.run(build.old_cfg, "migrate", timeout=RUN_TIMEOUT)
+@dataclass
+class Migrated:
+    result: Result
+    added: dict[str, TableSnapshot]  # the ADDED_COLUMNS tables right after `migrate`
 
 
 @pytest.fixture(scope="module")
-def upgraded(build: Build, migrated: Result) -> tuple[Result, Result, int]:
+def migrated(spark, build: Build) -> Migrated:
+    """`medallion migrate` on the previous version's warehouse, and the tables it had to add
+    columns to as migrate left them (before `upgraded` writes more rows)."""
+    result = build.new.run(build.old_cfg, "migrate", timeout=RUN_TIMEOUT)
+    added = {name: snapshot(spark, name, build.old_root / "warehouse" / name.split(".")[0] / name.split(".")[1])
+             for name in ADDED_COLUMNS} if result.returncode == 0 else {}
+    return Migrated(result, added)
+
+
+@pytest.fixture(scope="module")
+def upgraded(build: Build, migrated: Migrated) -> tuple[Result, Result, int]:
     """More events into the previous version's warehouse, then this version's run and show."""
     more = build.new.run(build.old_cfg, "generate", "--events", str(MORE_EVENTS), "--seed", str(MORE_SEED),
                          "--files", "1", timeout=120).check()
@@ -137,19 +148,19 @@ def upgraded(build: Build, migrated: Result) -> tuple[Result, Result, int]:
     return run, show, build.lines + lines_generated(more)
 
 
-def test_migrate_upgrades_the_previous_versions_warehouse(spark, build: Build, migrated: Result) -> None:
-    assert migrated.returncode == 0, migrated.tail()
+def test_migrate_upgrades_the_previous_versions_warehouse(build: Build, migrated: Migrated) -> None:
+    assert migrated.result.returncode == 0, migrated.result.tail()
     for name, columns in ADDED_COLUMNS.items():  # the migration adds what this version added
-        schema, table = name.split(".")
-        upgraded = snapshot(spark, name, build.old_root / "warehouse" / schema / table)
+        upgraded = migrated.added[name]
         assert upgraded.columns == build.new_tables[name].columns, f"{name} after migrate: {upgraded.columns}"
-        assert all(row[upgraded.column_names.index(c)] is None for row in upgraded.rows for c in columns)
+        assert upgraded.rows and all(row[upgraded.column_names.index(c)] is None
+                                     for row in upgraded.rows for c in columns)
 
 
-def test_the_upgraded_warehouse_takes_new_events_and_shows_gold(spark, build: Build, migrated: Result,
+def test_the_upgraded_warehouse_takes_new_events_and_shows_gold(spark, build: Build, migrated: Migrated,
                                                                  upgraded: tuple[Result, Result, int]) -> None:
     run, show, landed = upgraded
-    context = "" if migrated.returncode == 0 else " (`medallion migrate` had failed before it)"
+    context = "" if migrated.result.returncode == 0 else " (`medallion migrate` had failed before it)"
     assert run.returncode == 0, f"run --once on the previous version's warehouse{context}:\n" + run.tail()
 
     warehouse = build.old_root / "warehouse"
