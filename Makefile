@@ -25,7 +25,7 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(MED) generate --events $(DEMO_EVENTS) --seed 7 --bad-rate 0.02 --files 4
 	$(MED) run --once
-	$(MED) show
+	$(MED) show --layer gold
 
 # Tests run in a random order, its seed printed first; replay one with
 #   make test PYTEST_ARGS="-p randomly --randomly-seed=N"   (or PYTEST_ARGS="-p no:randomly": file order)

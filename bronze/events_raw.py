@@ -89,6 +89,11 @@ def read_landing(spark: SparkSession, config: Config) -> DataFrame:
     )
 
 
+def landing_files_pending(spark: SparkSession, config: Config) -> int | None:
+    """Landed files the ingest stream has not taken yet (see LandingWatch.pending)."""
+    return LandingWatch(spark, config, config.checkpoint(STREAM_NAME), STREAM_NAME).pending()
+
+
 class BronzeBatchWriter:
     """foreachBatch sink: one idempotent Delta append per micro-batch."""
 

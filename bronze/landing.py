@@ -162,6 +162,25 @@ class LandingWatch:
         self._refresh(old, max(now, cutoff + INSIDE_WINDOW_MS), report, reason="old", newest=newest)
         self._refresh(future, now, report, reason="future")
 
+    def pending(self) -> int | None:
+        """Landed files matching ingest.file_pattern that the stream has not taken yet (the total a
+        run's progress counts down); None when the landing folder is not local (listing it would
+        be a Spark job) or the source's log is unreadable."""
+        if _local_dir(self.config.landing) is None:
+            return None
+        with self._lock:
+            try:
+                matching = [c for c, ok in self._listing() if ok]
+            except FileNotFoundError:  # no landing folder yet: nothing landed
+                return 0
+            if not matching or not storage.exists(self.spark, join_path(self.checkpoint, SOURCE_LOG)):
+                return len(matching)
+            try:
+                _, taken = self._read_source_log({_norm(c.path) for c in matching}, PassReport())
+            except SourceLogUnreadable:
+                return None
+            return sum(1 for c in matching if _norm(c.path) not in taken)
+
     # -- listing ------------------------------------------------------------------------------
     def _listing(self) -> list[tuple[_Candidate, bool]]:
         """Every file of the landing folder as the text source lists it (hidden files excluded),

@@ -32,6 +32,7 @@ from pyspark.sql import SparkSession
 from pipelines.core import registry
 from pipelines.core.catalog import register_tables, same_location
 from pipelines.core.config import DBT_PROJECT_DIR, Config, is_uri, join_path
+from pipelines.core import logs
 from pipelines.core.errors import PipelineError
 from pipelines.core.migrations import open_warehouse
 from pipelines.core.runs import new_run_id
@@ -206,12 +207,14 @@ def run_dbt(spark: SparkSession, config: Config, command: Sequence[str], extra_a
         "--target", target,
         "--vars", json.dumps({**variables, **user_vars}),
         *extra,
+        *console_args(extra),
     ]
     log.debug("dbt %s", " ".join(args))
     started = time.monotonic()
+    callbacks = [_log_event] if logs.active() is not None else []
     with _patched_environ(dbt_environment(config)), _restored_session_confs(spark), \
             _isolated_session(spark), contextlib.chdir(os.getcwd()):
-        result = dbtRunner().invoke(args)
+        result = dbtRunner(callbacks=callbacks).invoke(args)
     outcome = DbtOutcome(command=" ".join(command), success=bool(result.success),
                          seconds=time.monotonic() - started)
     if result.exception is not None:
@@ -220,6 +223,35 @@ def run_dbt(spark: SparkSession, config: Config, command: Sequence[str], extra_a
     _collect(outcome, result.result)
     outcome.target_path = _target_path(project, extra_args)
     return outcome
+
+
+# dbt's console options, and the environment variables that set them; the caller's choice wins.
+_CONSOLE_OPTIONS = {"--log-level": "DBT_LOG_LEVEL", "--use-colors": "DBT_USE_COLORS",
+                    "--no-use-colors": "DBT_USE_COLORS"}
+_DBT_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+dbt_log = logging.getLogger("dbt")
+
+
+def console_args(extra_args: Sequence[str]) -> list[str]:
+    """dbt's console settings for this command: silent inside a medallion command (its events go
+    to the log file through `_log_event`; the caller prints the outcome), unless -vv; colour
+    codes only on a terminal. Options the caller passed, or set through DBT_*, are left alone."""
+    given = {a.split("=", 1)[0] for a in extra_args}
+    chosen = {opt for opt, env in _CONSOLE_OPTIONS.items() if opt in given or os.environ.get(env)}
+    args: list[str] = []
+    if "--log-level" not in chosen and not logs.console_shows_third_party():
+        args += ["--log-level", "none"]
+    if not chosen & {"--use-colors", "--no-use-colors"} and not logs.colour_on_console():
+        args.append("--no-use-colors")
+    return args
+
+
+def _log_event(event: Any) -> None:
+    """dbt event -> the `dbt` logger (the log file), at dbt's own level."""
+    info = getattr(event, "info", None)
+    level = _DBT_LEVELS.get(str(getattr(info, "level", "")), logging.DEBUG)
+    if info is not None and dbt_log.isEnabledFor(level) and info.msg:
+        dbt_log.log(level, "%s", info.msg)
 
 
 def _split_vars(extra_args: Sequence[str]) -> tuple[list[str], dict[str, Any]]:

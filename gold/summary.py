@@ -8,7 +8,7 @@ project alone (an exposure there names this command as a consumer).
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Sequence, TextIO
 
 from pyspark.sql import SparkSession
 
@@ -40,7 +40,9 @@ SECTIONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 
-def print_summary(config: Config, *, out: TextIO | None = None, spark: SparkSession | None = None) -> int:
+def print_summary(config: Config, *, out: TextIO | None = None, spark: SparkSession | None = None,
+                  layers: Sequence[str] | None = None) -> int:
+    """Print the SECTIONS whose tables exist; `layers` (e.g. ["gold"]) keeps only those layers'."""
     out = out or sys.stdout
     spark = query_session(config, spark)
     tables = set(register_tables(spark, config))
@@ -48,7 +50,7 @@ def print_summary(config: Config, *, out: TextIO | None = None, spark: SparkSess
         out.write(f"no tables yet in {config.warehouse}; run `medallion run --once` first\n")
         return 1
     for title, needs, sql in SECTIONS:
-        if not set(needs) <= tables:
+        if not set(needs) <= tables or (layers and title.split(":")[0].lower() not in layers):
             continue
         df = run_query(spark, sql)
         out.write(f"\n== {title}\n")

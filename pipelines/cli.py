@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from pipelines.core.config import Config, load_config
 from pipelines.core.errors import PipelineError
+from pipelines.core.logs import log_file, logging_to_file, redact, secret_values
 from pipelines.core.registry import all_tables
 
 log = logging.getLogger("medallion")
@@ -38,7 +39,8 @@ def _cmd_generate(args: argparse.Namespace, config: Config) -> int:
         config.landing, events=args.events, seed=args.seed, days=args.days,
         bad_rate=args.bad_rate, files=args.files,
     )
-    print(report.summary())
+    print(report.headline())
+    log.info("generated lines by kind:\n%s", "\n".join(report.breakdown()))  # -v, and the log file
     return 0
 
 
@@ -81,7 +83,7 @@ def _cmd_docs(args: argparse.Namespace, config: Config) -> int:
 def _cmd_show(args: argparse.Namespace, config: Config) -> int:
     from gold.summary import print_summary
 
-    return print_summary(config)
+    return print_summary(config, layers=args.layer)
 
 
 def _cmd_migrate(args: argparse.Namespace, config: Config) -> int:
@@ -120,7 +122,12 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     )
     parser.add_argument("--config", metavar="PATH",
                         help="config file (default: $MEDALLION_CONFIG, ./medallion.yaml, built-ins)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument("-v", "--verbose", action="count", default=0,
+                      help="show the product's INFO logs on the console and log DEBUG to the log file "
+                           "(-vv: DEBUG logs and dbt's own output on the console too)")
+    talk.add_argument("-q", "--quiet", action="store_true",
+                      help="print only errors (and the data a command is asked for)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands: dict[str, Command] = {}
 
@@ -164,6 +171,8 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     commands["docs"] = _cmd_docs
 
     p = sub.add_parser("show", help="print what each layer holds, ending with the Gold metrics")
+    p.add_argument("--layer", action="append", choices=("bronze", "silver", "gold"),
+                   help="only this layer's sections (repeatable; default: every layer)")
     commands["show"] = _cmd_show
 
     p = sub.add_parser("migrate", help="upgrade a warehouse built by an earlier medallion in place")
@@ -178,20 +187,33 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, load the config, route logs (pipelines.core.logs), run the command. A user's mistake
+    is one `medallion: error: [CODE] ...` line on stderr, at every verbosity, never a traceback."""
     parser, commands = _build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    args = parser.parse_args(argv)  # a usage mistake: argparse prints usage and exits 2
+    verbosity = -1 if args.quiet else args.verbose
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    config: Config | None = None
     try:
         config = load_config(args.config)
-        return commands[args.command](args, config)
+        with logging_to_file(config, verbosity):
+            try:
+                return commands[args.command](args, config)
+            except Exception as exc:
+                if not isinstance(exc, PipelineError):  # a bug: its traceback goes to the log file
+                    log.error("unexpected %s", type(exc).__name__, exc_info=True)
+                raise
     except PipelineError as exc:
-        print(f"medallion: error: {exc}", file=sys.stderr)
+        print(f"medallion: error: {redact(str(exc), secret_values(config))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - never a traceback on the console
+        where = f"; the traceback is in {log_file(config)}" if config is not None else ""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"medallion: error: [INTERNAL_ERROR] {type(exc).__name__}: "
+              f"{redact(first, secret_values(config))}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

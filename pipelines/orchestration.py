@@ -12,14 +12,14 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from bronze.events_raw import start_ingest
-from gold.dbt_build import build_gold
-from pipelines.core import delta_io
+from bronze.events_raw import STREAM_NAME as INGEST_STREAM, landing_files_pending, start_ingest
+from gold.dbt_build import DbtOutcome, build_gold
+from pipelines.core import delta_io, logs
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
 from pipelines.core.migrations import open_warehouse
@@ -27,7 +27,12 @@ from pipelines.core.runs import new_run_id, tag_session_commits
 from pipelines.core.spark_session import build_session
 from pipelines.core.streams import batch_error
 from pipelines.core.tables import BRONZE_EVENTS_RAW
+from pipelines.run_facts import bronze_rows_to_refine, refine_facts, refine_rows_read
+from pipelines.run_progress import RunProgress
+from pipelines.run_summary import (IngestFacts, RefineFacts, build_facts, closing_line,
+                                   reasons_line, summary_rows)
 from silver.refine import start_refine
+from silver.refine_batch import STREAM_NAME as REFINE_STREAM
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +51,17 @@ BATCH_STAGES: tuple[str, ...] = ("build",)
 ALL_STAGES: tuple[str, ...] = (*STREAM_STAGES, *BATCH_STAGES)
 
 
-def _build_gold(spark: SparkSession, config: Config, run_id: str) -> None:
+def _build_gold(spark: SparkSession, config: Config, run_id: str) -> DbtOutcome:
     """One in-process `dbt build` of Gold; a failed build is a failed run."""
     outcome = build_gold(config, spark=spark, run_id=run_id)
-    print(outcome.summary())
+    log.info("%s", outcome.summary())
     if not outcome.success:
         raise PipelineError("GOLD_BUILD_FAILED", {"detail": outcome.error or "; ".join(outcome.failures[:3])})
+    return outcome
+
+
+# A listener of committed micro-batches: (stream name, batch id, rows, rows per second).
+BatchListener = Callable[[str, int, int, float], None]
 
 
 @dataclass
@@ -60,6 +70,7 @@ class StreamStats:
 
     rows: dict[str, int] = field(default_factory=dict)
     batches: dict[str, int] = field(default_factory=dict)
+    listener: BatchListener | None = None
     _seen: set[tuple[str, int]] = field(default_factory=set)
 
     def collect(self, query: StreamingQuery) -> None:
@@ -73,6 +84,9 @@ class StreamStats:
             self.batches[key[0]] = self.batches.get(key[0], 0) + 1
             log.info("%s batch %s: %s rows (%.0f rows/s)", key[0], progress.batchId,
                      progress.numInputRows, progress.processedRowsPerSecond or 0.0)
+            if self.listener is not None:
+                self.listener(key[0], progress.batchId, progress.numInputRows,
+                              progress.processedRowsPerSecond or 0.0)
 
 
 def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: SparkSession | None = None,
@@ -91,22 +105,74 @@ def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: Sp
     run_id = new_run_id()
     tag_session_commits(spark, run_id, "+".join(stages))
     log.info("run %s: stages %s (%s)", run_id, ", ".join(stages), "continuous" if continuous else "once")
-    stats = StreamStats()
+    setup = logs.active()
+    display = RunProgress(continuous=continuous, quiet=setup is not None and setup.verbosity < 0)
+    ingest_files = _IngestFiles(spark, config) if "ingest" in streams else None
+    stream_stage = {INGEST_STREAM: "ingest", REFINE_STREAM: "refine"}
+
+    def on_batch(stream: str, batch_id: int, rows: int, rate: float) -> None:
+        stage = stream_stage.get(stream, stream)
+        if stage == "refine":  # what the ledger says was read, not Spark's per-read input count
+            rows = max(0, refine_rows_read(spark, config, run_id) - display.rows(stage))
+            done = None
+        else:
+            done = ingest_files.done() if ingest_files is not None else None
+        display.batch(stage, batch_id, rows, rate, done=done)
+
+    stats = StreamStats(listener=on_batch)
     started = time.monotonic()
-    if continuous:
-        _run_continuous(spark, config, streams, run_id, stop_event or _signal_stop_event(), stats,
-                        rebuild_every=config.gold.rebuild_interval_seconds if build else None)
-    else:
-        for stage in streams:
-            query = STREAM_STAGES[stage](spark, config, run_id, continuous=False)
-            _await(query, stats)
-        if build:
-            _build_gold(spark, config, run_id)
+    outcome: DbtOutcome | None = None
+    with display:
+        if continuous:
+            _run_continuous(spark, config, streams, run_id, stop_event or _signal_stop_event(), stats,
+                            rebuild_every=config.gold.rebuild_interval_seconds if build else None,
+                            display=display)
+        else:
+            for stage in streams:
+                if stage == "ingest" and ingest_files is not None:
+                    display.start_stage(stage, total=ingest_files.pending_at_start, unit="files")
+                else:
+                    display.start_stage(stage, total=bronze_rows_to_refine(spark, config), unit="rows")
+                query = STREAM_STAGES[stage](spark, config, run_id, continuous=False)
+                _await(query, stats)
+                display.finish_stage(stage)
+            if build:
+                display.start_stage("build", total=None, unit="")
+                outcome = _build_gold(spark, config, run_id)
+                display.finish_stage("build")
     elapsed = time.monotonic() - started
-    for name in sorted(stats.rows):
-        print(f"{name}: {stats.rows[name]} rows in {stats.batches[name]} batches")
-    print(f"run {run_id} finished in {elapsed:.1f}s")
+    ingest = IngestFacts(rows=stats.rows.get(INGEST_STREAM, 0), batches=stats.batches.get(INGEST_STREAM, 0),
+                         files=ingest_files.done() if ingest_files is not None else None) \
+        if "ingest" in streams else None
+    refine = _refine_facts(spark, config, run_id) if "refine" in streams else None
+    gold = build_facts(outcome.counts, success=outcome.success, seconds=outcome.seconds) \
+        if outcome is not None else None
+    display.summary(summary_rows(ingest, refine, gold), reasons_line(refine),
+                    closing_line(run_id, elapsed, ingest, refine, gold))
     return 0
+
+
+class _IngestFiles:
+    """Landed files taken by this run's ingest: pending at its start minus pending now."""
+
+    def __init__(self, spark: SparkSession, config: Config) -> None:
+        self.spark, self.config = spark, config
+        self.pending_at_start = landing_files_pending(spark, config)
+
+    def done(self) -> int | None:
+        if self.pending_at_start is None:
+            return None
+        now = landing_files_pending(self.spark, self.config)
+        return None if now is None else max(0, self.pending_at_start - now)
+
+
+def _refine_facts(spark: SparkSession, config: Config, run_id: str) -> RefineFacts | None:
+    """This run's refine figures; a summary that cannot be read never fails a finished run."""
+    try:
+        return refine_facts(spark, config, run_id)
+    except Exception:  # noqa: BLE001
+        log.warning("could not read this run's refine figures for the summary", exc_info=True)
+        return None
 
 
 def _await(query: StreamingQuery, stats: StreamStats) -> None:
@@ -144,14 +210,17 @@ def _signal_stop_event() -> threading.Event:
 
 
 def _run_continuous(spark: SparkSession, config: Config, stages: list[str], run_id: str,
-                    stop: threading.Event, stats: StreamStats, *, rebuild_every: float | None) -> None:
+                    stop: threading.Event, stats: StreamStats, *, rebuild_every: float | None,
+                    display: RunProgress | None = None) -> None:
     queries = [STREAM_STAGES[s](spark, config, run_id, continuous=True) for s in stages]
     next_build = time.monotonic() + (rebuild_every or 0.0)
     try:
         while not stop.is_set():
             if rebuild_every is not None and time.monotonic() >= next_build:
                 try:  # streams keep running on their own threads meanwhile
-                    _build_gold(spark, config, run_id)
+                    outcome = _build_gold(spark, config, run_id)
+                    if display is not None:
+                        display.message(outcome.summary().splitlines()[0])
                 except PipelineError as exc:  # keep ingesting; the next interval retries
                     log.error("%s (streams keep running; retrying in %.0fs)", exc, rebuild_every)
                 next_build = time.monotonic() + rebuild_every

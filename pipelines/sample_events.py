@@ -174,12 +174,20 @@ class GenerationReport:
         return self.lines - self.by_kind.get("valid", 0)
 
     def summary(self) -> str:
-        head = (f"generated {self.lines:,} lines (seed {self.seed}) into {len(self.files)} "
-                f"file(s) in {self.landing_dir}")
-        width = max(len(k) for k in self.by_kind) if self.by_kind else 0
-        rows = [f"  {k:<{width}}  {n:>10,}" for k, n in self.by_kind.items() if n or k == "valid"]
+        """The headline, with one line per kind of line between its two lines."""
+        head, bad = self.headline().split("\n")
+        return "\n".join([head, *self.breakdown(), bad])
+
+    def headline(self) -> str:
+        """Two lines: what was written where, and the share of bad/special lines."""
         share = self.bad_lines / self.lines if self.lines else 0.0
-        return "\n".join([head, *rows, f"  bad/special lines: {self.bad_lines:,} ({share:.1%})"])
+        return (f"generated {self.lines:,} lines (seed {self.seed}) into {len(self.files)} "
+                f"file(s) in {self.landing_dir}\n  bad/special lines: {self.bad_lines:,} ({share:.1%})")
+
+    def breakdown(self) -> list[str]:
+        """One line per kind of line generated (valid, each kind of bad input, duplicates...)."""
+        width = max(len(k) for k in self.by_kind) if self.by_kind else 0
+        return [f"  {k:<{width}}  {n:>10,}" for k, n in self.by_kind.items() if n or k == "valid"]
 
 
 @dataclass(slots=True)

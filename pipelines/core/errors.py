@@ -18,6 +18,9 @@ _MESSAGES: dict[str, str] = {
         "`mvn dependency:get -Dartifact={first_package}` (Spark also looks in ~/.m2/repository), "
         "then retry. Spark said: {detail}"
     ),
+    "LOG_UNWRITABLE": (
+        "cannot write the log file {path} ({detail}); make paths.root a writable folder"
+    ),
     "JAVA_NOT_FOUND": "Java 17+ is required to run Spark; install a JDK and set JAVA_HOME ({detail})",
     "INVALID_ARGUMENT": "invalid {name} {value!r}: {detail}",
     "GOLD_BUILD_FAILED": "dbt build of Gold failed: {detail}",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
+from pipelines.core.logs import jvm_output_to_log
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -109,7 +110,8 @@ def build_session(config: Config, *, app_suffix: str = "") -> "SparkSession":
         builder = builder.config(key, value)
     builder = configure_spark_with_delta_pip(builder, extra_packages=list(sc.packages))
     try:
-        spark = builder.getOrCreate()
+        with jvm_output_to_log():  # Ivy's report and log4j's console go to the log file
+            spark = builder.getOrCreate()
     except PySparkRuntimeError as exc:
         if not all(_jar_cached(config, p) for p in packages):
             raise PipelineError("DELTA_JARS_UNAVAILABLE", {
