@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Mapping
+from typing import Any, Mapping
 
 from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.core.errors import PipelineError
 from pipelines.core.tables import AUDIT_BATCH_LEDGER
+from silver.watermark import to_datetime
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class LedgerEntry:
     batch_seconds: float
     processed_at: datetime
     phase_seconds: Mapping[str, float] | None = None
+    # event times in microseconds since the epoch (exact); the table holds them as TIMESTAMPs
+    max_event_us: int | None = None
+    watermark_us: int | None = None
 
     def check_conservation(self) -> None:
         accounted = self.rows_inserted + self.rows_quarantined + self.rows_duplicate
@@ -44,6 +48,8 @@ class LedgerEntry:
 
 
 def to_ledger_rows(spark: SparkSession, entry: LedgerEntry) -> DataFrame:
-    values = asdict(entry)
+    values: dict[str, Any] = asdict(entry)
+    values["max_event_ts"] = to_datetime(values.pop("max_event_us"))
+    values["watermark"] = to_datetime(values.pop("watermark_us"))
     return spark.createDataFrame([tuple(values[c] for c in AUDIT_BATCH_LEDGER.column_names)],
                                  AUDIT_BATCH_LEDGER.struct_ddl())

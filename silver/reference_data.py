@@ -32,7 +32,7 @@ class Reference:
     channel_aliases: Mapping[str, str]  # lower-case alias -> canonical channel
     fx_rates_usd: Mapping[str, Decimal]  # ISO-4217 code -> USD per unit
     pii_key: bytes
-    lateness_hours: float = 48.0
+    lateness_hours: float = 1.0
     max_clock_skew_hours: float = 24.0
 
 

@@ -41,6 +41,7 @@ from silver.lineage import BatchLineage, to_table_rows
 from silver.predicates import FAILED_COL, FLAGGED_COL, REASONS_COL, flag_rows, mark_flagged
 from silver.reference_data import Reference
 from silver.standardize import standardize
+from silver.watermark import accepted_so_far, later, to_datetime, watermark_micros
 
 log = logging.getLogger(__name__)
 
@@ -129,19 +130,22 @@ class DedupCounts:
     duplicates: int
     conflicting: int
     late: int
+    max_event_us: int | None  # highest event time among the new events (microseconds)
 
 
 def count_duplicates(dedup: Deduplicated) -> DedupCounts:
     """One aggregate over the classified rows: accepted, duplicates (of which conflicting), and
-    late among the new events."""
+    late among the new events, and their highest event time."""
     totals = dedup.classified.agg(
         F.count(F.lit(1)).alias("accepted"),
         F.sum(F.col("is_duplicate").cast("int")).alias("dup"),
         F.sum(F.col("is_conflicting").cast("int")).alias("conflicting"),
         F.sum((~F.col("is_duplicate") & F.col("is_late")).cast("int")).alias("late"),
+        F.max(F.when(~F.col("is_duplicate"), F.unix_micros("event_ts"))).alias("max_event_us"),
     ).first()
     return DedupCounts(accepted=int(totals["accepted"]), duplicates=int(totals["dup"] or 0),
-                       conflicting=int(totals["conflicting"] or 0), late=int(totals["late"] or 0))
+                       conflicting=int(totals["conflicting"] or 0), late=int(totals["late"] or 0),
+                       max_event_us=totals["max_event_us"])
 
 
 class RefineBatch:
@@ -159,6 +163,8 @@ class RefineBatch:
         self._app_id: str | None = None
         self._claimed = False
         self._docs_built_at: float | None = None
+        # (batch id, highest event time accepted before it), known after each committed batch
+        self._accepted_before: tuple[int, int | None] | None = None
 
     def txn_app_id(self, spark: SparkSession) -> str:
         """`medallion-silver-<query id>`: the id Spark stores in this stream's checkpoint."""
@@ -179,6 +185,15 @@ class RefineBatch:
         return (spark.read.format("delta").load(self.paths[SILVER_EVENTS.qualified_name])
                 .filter(F.col("_silver_batch_id") < F.lit(batch_id)))
 
+    def accepted_before(self, spark: SparkSession, batch_id: int) -> int | None:
+        """Highest event time accepted before this batch (see silver.watermark): remembered from
+        the previous batch of this stream, else (first batch, restart, replay) from the ledger."""
+        if self._accepted_before is not None and self._accepted_before[0] == batch_id:
+            return self._accepted_before[1]
+        ledger = spark.read.format("delta").load(self.paths[AUDIT_BATCH_LEDGER.qualified_name])
+        return accepted_so_far(ledger, self.silver_before_batch(spark, batch_id),
+                               app_id=self.txn_app_id(spark), batch_id=batch_id)
+
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         timer = PhaseTimer()
@@ -187,10 +202,13 @@ class RefineBatch:
         ctx = BatchContext(batch_id=batch_id, app_id=self.txn_app_id(spark),
                            gate_run_id=new_gate_run_id(self.run_id, batch_id),
                            processed_at=datetime.now(timezone.utc))
+        before = self.accepted_before(spark, batch_id)
+        watermark = watermark_micros(before, self.reference.lateness_hours)
         with ExitStack() as cache:  # every DataFrame a step persists is unpersisted on the way out
-            checked = self.standardize_and_mark(batch, cache)
+            checked = self.standardize_and_mark(batch, cache, watermark)
             timer.mark("standardize")
             if checked.rows_read == 0:
+                self._accepted_before = (batch_id + 1, before)
                 return
             rejections = self.explain_rejections(checked, cache)
             timer.mark("reasons")
@@ -198,7 +216,8 @@ class RefineBatch:
             timer.mark("gx")
             dedup = self.deduplicate(spark, checked, batch_id, cache)
             timer.mark("dedup")
-            entry = self.ledger_entry(checked, rejections, count_duplicates(dedup), gate, ctx)
+            entry = self.ledger_entry(checked, rejections, count_duplicates(dedup), gate, ctx,
+                                      accepted_before=before, watermark=watermark)
             timer.mark("counts")
             self._write_all(self.table_writes(spark, batch, rejections, dedup, entry, gate, ctx), ctx)
             timer.mark("writes")
@@ -207,6 +226,7 @@ class RefineBatch:
                             phase_seconds=dict(timer.seconds))
             self._write(AUDIT_BATCH_LEDGER.qualified_name, batch_ledger.to_ledger_rows(spark, entry), ctx)
             timer.mark("ledger")
+        self._accepted_before = (batch_id + 1, entry.max_event_us)
         self._maybe_build_docs(gate)
         log.info("refine batch %s: read %s, inserted %s, quarantined %s, duplicates %s (%s conflicting); "
                  "batch %.1fs (%s)", batch_id, entry.rows_read, entry.rows_inserted, entry.rows_quarantined,
@@ -219,10 +239,10 @@ class RefineBatch:
                 STREAM_NAME, self.checkpoint, checkpoints.query_id(spark, self.checkpoint)))
             self._claimed = True
 
-    def standardize_and_mark(self, batch: DataFrame, cache: ExitStack) -> Checked:
+    def standardize_and_mark(self, batch: DataFrame, cache: ExitStack, watermark_us: int | None) -> Checked:
         """Every row standardized and marked in one pass, cached once without the raw line: the
         gate, dedup, the counts and the silver.events write all read this cache."""
-        rows = mark_flagged(standardize(batch, self.reference), self.gate.suite).drop(*RAW_COLUMNS)
+        rows = mark_flagged(standardize(batch, self.reference, watermark_us), self.gate.suite).drop(*RAW_COLUMNS)
         rows = _cached(cache, rows)
         return Checked(rows=rows, rows_read=rows.count())
 
@@ -254,15 +274,17 @@ class RefineBatch:
                             classified=classify_duplicates(accepted, suspects, broadcast=broadcast))
 
     def ledger_entry(self, checked: Checked, rejections: Rejections, counts: DedupCounts, gate: GateResult,
-                     ctx: BatchContext) -> batch_ledger.LedgerEntry:
-        """The batch's counts, conservation checked before anything is written."""
+                     ctx: BatchContext, *, accepted_before: int | None,
+                     watermark: int | None) -> batch_ledger.LedgerEntry:
+        """The batch's counts and watermark, conservation checked before anything is written."""
         entry = batch_ledger.LedgerEntry(
             txn_app_id=ctx.app_id, batch_id=ctx.batch_id, run_id=self.run_id, gate_run_id=ctx.gate_run_id,
             suite=gate.suite.name, suite_digest=gate.suite.digest, rows_read=checked.rows_read,
             rows_inserted=counts.accepted - counts.duplicates, rows_quarantined=len(rejections.failed),
             rows_duplicate=counts.duplicates, rows_duplicate_conflicting=counts.conflicting,
             rows_late=counts.late, gx_seconds=round(gate.seconds, 3), batch_seconds=0.0,
-            processed_at=ctx.processed_at)
+            processed_at=ctx.processed_at, max_event_us=later(accepted_before, counts.max_event_us),
+            watermark_us=watermark)
         entry.check_conservation()
         return entry
 

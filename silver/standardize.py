@@ -1,6 +1,6 @@
 """Pure transform: Bronze rows -> typed, standardized candidate rows for the quality gate.
 
-`standardize(bronze, reference)` parses each raw line against the event contract and returns one
+`standardize(bronze, reference, watermark_us)` parses each raw line against the event contract and returns one
 row per Bronze row (never drops one), with
 - the Silver payload columns, standardized (see DESIGN.md "Event contract v1"): event_type
   lower-case; event_ts to UTC from ISO-8601-with-offset or epoch milliseconds; channel aliases
@@ -10,6 +10,8 @@ row per Bronze row (never drops one), with
   `event_ts_raw`, `revenue_raw`, `cost_raw`, `_within_clock_skew`: the event time is at most
   `refine.max_clock_skew_hours` ahead of the ingestion time), so every reason code is a plain
   column condition;
+- `is_late`: the event time is older than the stream's watermark as of the batch's start
+  (`watermark_us`, microseconds since the epoch; None: nothing is late), see silver.watermark;
 - the Bronze lineage columns.
 Everything is a Spark expression (no Python UDFs), evaluated in one pass.
 """
@@ -92,7 +94,7 @@ def canonical_channel(channel_raw: Column, aliases: dict[str, str]) -> Column:
     return F.when(channel_raw.isNotNull(), F.coalesce(mapped, F.lit(unknown_channel())))
 
 
-def standardize(bronze: DataFrame, reference: Reference) -> DataFrame:
+def standardize(bronze: DataFrame, reference: Reference, watermark_us: int | None = None) -> DataFrame:
     """Bronze rows -> candidate rows (see module docstring). One output row per input row."""
     parsed = F.from_json(
         "raw", RAW_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
@@ -111,7 +113,6 @@ def standardize(bronze: DataFrame, reference: Reference) -> DataFrame:
     )
     event_ts = within_plausible_range(parse_event_ts(F.col("event_ts_raw")))
     fx_rate = F.try_element_at(_literal_map(dict(reference.fx_rates_usd), FX_TYPE), F.col("currency"))
-    lateness_micros = int(reference.lateness_hours * 3600 * 1_000_000)
     skew_micros = int(reference.max_clock_skew_hours * 3600 * 1_000_000)
     step3 = step2.select(
         "*",
@@ -136,8 +137,6 @@ def standardize(bronze: DataFrame, reference: Reference) -> DataFrame:
         usd("revenue").alias("revenue_usd"),
         usd("cost").alias("cost_usd"),
         "utm_source", "utm_medium", "utm_campaign", "properties",
-        F.coalesce(
-            (F.unix_micros("_ingested_at") - F.unix_micros("event_ts")) > F.lit(lateness_micros),
-            F.lit(False),
-        ).alias("is_late"),
+        (F.lit(False) if watermark_us is None else
+         F.coalesce(F.unix_micros("event_ts") < F.lit(watermark_us), F.lit(False))).alias("is_late"),
     )

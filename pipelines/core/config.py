@@ -115,8 +115,9 @@ class RefineConfig:
     # Delta source rate limits per micro-batch (bigger batches amortize the GX gate's fixed cost).
     max_files_per_trigger: int = field(default=1000, metadata=_min(1))
     max_bytes_per_trigger: int = field(default=0, metadata=_min(0))  # 0 = no byte cap
-    # Rows that arrive more than this long after their event time are flagged `is_late` (kept).
-    lateness_hours: float = field(default=48.0, metadata=_min(0.0))
+    # The allowed lateness of the stream's watermark (DESIGN.md): a row whose event time is older
+    # than the highest event time accepted before its micro-batch minus this is `is_late` (kept).
+    lateness_hours: float = field(default=1.0, metadata=_min(0.0))
     # Events more than this far ahead of their ingestion time are quarantined `future_timestamp`
     # (a producer's wrong clock or unit), so no single event can claim a date still to come.
     max_clock_skew_hours: float = field(default=24.0, metadata=_min(0.0))

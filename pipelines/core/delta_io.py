@@ -8,7 +8,7 @@ from pipelines.core.config import Config
 from pipelines.core.registry import TableSpec, Writer, quote
 
 # The warehouse layout version this code creates tables at (see pipelines.core.migrations).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def create_table(spark: SparkSession, config: Config, spec: TableSpec) -> bool:

@@ -73,21 +73,23 @@ def _silver_change_feed(spark: SparkSession, config: Config) -> None:
         spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES ({assignments})")
 
 
-def _ledger_phase_seconds(spark: SparkSession, config: Config) -> None:
-    """Version 4: audit.batch_ledger records each batch's seconds per step (`phase_seconds`,
-    NULL on the rows written before); every pipeline table is stamped 4."""
-    for spec in stored_tables():
-        location = spec.location(config)
-        if spec.writer == Writer.DBT or not delta_table_exists(spark, location):
-            continue
-        if spec.qualified_name == AUDIT_BATCH_LEDGER.qualified_name:
-            present = {f.name for f in spark.read.format("delta").load(location).schema.fields}
-            added = [c for c in spec.columns if c.name not in present]
-            if added:  # declared order: the new columns are the last ones
-                spark.sql(f"ALTER TABLE delta.`{location}` ADD COLUMNS ("
-                          + ", ".join(c.ddl() for c in added) + ")")
-        spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES "
-                  f"('{SCHEMA_VERSION_PROPERTY}' = '{quote(str(4))}')")
+def _add_ledger_columns(version: int) -> Callable[[SparkSession, Config], None]:
+    """A step that adds audit.batch_ledger's declared columns it lacks (NULL on the rows written
+    before) and stamps every pipeline table `version`."""
+    def apply(spark: SparkSession, config: Config) -> None:
+        for spec in stored_tables():
+            location = spec.location(config)
+            if spec.writer == Writer.DBT or not delta_table_exists(spark, location):
+                continue
+            if spec.qualified_name == AUDIT_BATCH_LEDGER.qualified_name:
+                present = {f.name for f in spark.read.format("delta").load(location).schema.fields}
+                added = [c for c in spec.columns if c.name not in present]
+                if added:  # declared order: the new columns are the last ones
+                    spark.sql(f"ALTER TABLE delta.`{location}` ADD COLUMNS ("
+                              + ", ".join(c.ddl() for c in added) + ")")
+            spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES "
+                      f"('{SCHEMA_VERSION_PROPERTY}' = '{quote(str(version))}')")
+    return apply
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -95,7 +97,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "enable the change data feed of silver.events (change-driven Gold builds)",
               _silver_change_feed),
     Migration(4, "add audit.batch_ledger.phase_seconds (seconds per step of each refine batch)",
-              _ledger_phase_seconds),
+              _add_ledger_columns(4)),
+    Migration(5, "add audit.batch_ledger.max_event_ts and watermark (late = older than the "
+                 "stream's watermark)", _add_ledger_columns(5)),
 )
 
 

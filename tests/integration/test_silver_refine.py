@@ -114,6 +114,27 @@ def test_duplicates_within_and_across_batches_are_counted_and_conflicts_flagged(
     assert (ledger[1]["rows_duplicate"], ledger[1]["rows_duplicate_conflicting"]) == (2, 1)
 
 
+def test_late_means_older_than_the_watermark_of_what_the_stream_already_accepted(spark, refined):
+    """Batch 0 is the first: no watermark, so ok-3 (ten days older than ok-5) is not late.
+    Batch 1 (another run: the watermark comes from the ledger) compares with batch 0's highest
+    accepted event time (ok-5, 2026-10-02T04:30Z; the quarantined 2099 event does not count)
+    minus the default hour: ok-6 (2026-10-01T12:00Z) is late, and still inserted."""
+    from pyspark.sql import functions as F
+
+    def utc(column: str):  # the session's time zone is UTC (pipelines.core.spark_session)
+        return F.date_format(column, "yyyy-MM-dd'T'HH:mm:ss")
+
+    late = {r["event_id"]: r["is_late"] for r in _rows(spark, refined, "silver", "events")}
+    assert late == {"ok-1": False, "ok-2": False, "ok-3": False, "ok-4": False, "ok-5": False, "ok-6": True}
+    ledger = {r["batch_id"]: r for r in read(spark, refined, "audit", "batch_ledger").select(
+        "batch_id", "rows_late", utc("max_event_ts").alias("max_event_ts"),
+        utc("watermark").alias("watermark")).collect()}
+    assert (ledger[0]["rows_late"], ledger[0]["watermark"], ledger[0]["max_event_ts"]) == (
+        0, None, "2026-10-02T04:30:00")
+    assert (ledger[1]["rows_late"], ledger[1]["watermark"], ledger[1]["max_event_ts"]) == (
+        1, "2026-10-02T03:30:00", "2026-10-02T04:30:00")
+
+
 def test_ledger_conserves_every_bronze_row(spark, refined):
     ledger = {r["batch_id"]: r for r in _rows(spark, refined, "audit", "batch_ledger")}
     assert ledger[0]["rows_read"] == len(BAD_LINES) + len(GOOD) + len(DUPES_BATCH_1)

@@ -74,22 +74,29 @@ def test_an_unversioned_warehouse_is_upgraded_in_place_and_a_dry_run_changes_not
 def test_a_version_2_warehouse_is_upgraded_to_record_the_silver_change_data_feed(spark, lake):
     _version_2_warehouse(spark, lake)
     assert CHANGE_DATA_FEED not in _properties(spark, lake, SILVER_EVENTS)
-    assert [step.split(":")[0] for step in open_warehouse(spark, lake)] == ["v3", "v4"]
+    assert [step.split(":")[0] for step in open_warehouse(spark, lake)] == ["v3", "v4", "v5"]
     assert warehouse_version(spark, lake) == SCHEMA_VERSION
     assert _properties(spark, lake, SILVER_EVENTS)[CHANGE_DATA_FEED] == "true"
     for spec in PIPELINE_TABLES:
         assert _properties(spark, lake, spec)[SCHEMA_VERSION_PROPERTY] == str(SCHEMA_VERSION), spec.qualified_name
 
 
-def test_a_version_3_batch_ledger_gains_phase_seconds_and_keeps_its_rows(spark, lake):
-    """Version 4 adds `audit.batch_ledger.phase_seconds`: the old rows stay (NULL there), new rows
-    carry each step's seconds, and the table's columns end up as the registry declares them."""
-    old_columns = tuple(c for c in AUDIT_BATCH_LEDGER.columns if c.name != "phase_seconds")
+# Layout version -> the audit.batch_ledger columns it did not have yet (added by later versions).
+LEDGER_COLUMNS_ADDED_AFTER = {3: ("phase_seconds", "max_event_ts", "watermark"), 4: ("max_event_ts", "watermark")}
+
+
+@pytest.mark.parametrize("version", sorted(LEDGER_COLUMNS_ADDED_AFTER))
+def test_an_older_batch_ledger_gains_the_new_columns_and_keeps_its_rows(spark, lake, version):
+    """Version 4 adds `phase_seconds`, 5 `max_event_ts` and `watermark`: the old rows stay (NULL
+    there), new rows carry them, and the table's columns end up as the registry declares them."""
+    missing = LEDGER_COLUMNS_ADDED_AFTER[version]
+    old_columns = tuple(c for c in AUDIT_BATCH_LEDGER.columns if c.name not in missing)
     for spec in PIPELINE_TABLES:
         spec = dataclasses.replace(spec, columns=old_columns) if spec == AUDIT_BATCH_LEDGER else spec
         delta_io.create_table(spark, lake, spec)
-        spark.sql(f"ALTER TABLE delta.`{spec.location(lake)}` SET TBLPROPERTIES ('{SCHEMA_VERSION_PROPERTY}' = '3')")
-    storage.write_text(spark, marker_path(lake), json.dumps({"schema_version": 3}))
+        spark.sql(f"ALTER TABLE delta.`{spec.location(lake)}` SET TBLPROPERTIES "
+                  f"('{SCHEMA_VERSION_PROPERTY}' = '{version}')")
+    storage.write_text(spark, marker_path(lake), json.dumps({"schema_version": version}))
     location = AUDIT_BATCH_LEDGER.location(lake)
     old_row = LedgerEntry(txn_app_id="app", batch_id=0, run_id="r", gate_run_id="g", suite="s", suite_digest="d",
                           rows_read=1, rows_inserted=1, rows_quarantined=0, rows_duplicate=0,
@@ -99,15 +106,23 @@ def test_a_version_3_batch_ledger_gains_phase_seconds_and_keeps_its_rows(spark, 
                           ", ".join(f"{c.name} {c.type}" for c in old_columns)).write.format("delta").mode(
         "append").save(location)
 
-    assert [step.split(":")[0] for step in open_warehouse(spark, lake)] == ["v4"]
+    steps = [step.split(":")[0] for step in open_warehouse(spark, lake)]
+    assert steps == [f"v{v}" for v in range(version + 1, SCHEMA_VERSION + 1)]
     table = spark.read.format("delta").load(location)
     assert table.columns == list(AUDIT_BATCH_LEDGER.column_names)
-    assert [r["phase_seconds"] for r in table.collect()] == [None]
-    new_row = dataclasses.replace(old_row, batch_id=1, phase_seconds={"gx": 0.5, "writes": 1.25})
+    assert [tuple(r[c] for c in missing) for r in table.collect()] == [(None,) * len(missing)]
+    event_us = int(datetime(2026, 10, 2, tzinfo=timezone.utc).timestamp()) * 1_000_000
+    new_row = dataclasses.replace(old_row, batch_id=1, phase_seconds={"gx": 0.5, "writes": 1.25},
+                                  max_event_us=event_us, watermark_us=event_us - 3600 * 1_000_000)
     to_ledger_rows(spark, new_row).write.format("delta").mode("append").save(location)
-    phases = {r["batch_id"]: r["phase_seconds"] for r in spark.read.format("delta").load(location).collect()}
-    assert phases == {0: None, 1: {"gx": 0.5, "writes": 1.25}}
-    assert _properties(spark, lake, AUDIT_BATCH_LEDGER)[SCHEMA_VERSION_PROPERTY] == "4"
+    written = {r["batch_id"]: (r["phase_seconds"], r["max_event_us"], r["watermark_us"])
+               for r in spark.read.format("delta").load(location).selectExpr(
+                   "batch_id", "phase_seconds", "unix_micros(max_event_ts) as max_event_us",
+                   "unix_micros(watermark) as watermark_us").collect()}
+    assert written[1] == ({"gx": 0.5, "writes": 1.25}, event_us, event_us - 3600 * 1_000_000)
+    assert written[0][1:] == (None, None)
+    for spec in PIPELINE_TABLES:
+        assert _properties(spark, lake, spec)[SCHEMA_VERSION_PROPERTY] == str(SCHEMA_VERSION), spec.qualified_name
 
 
 def test_medallion_migrate_reports_and_applies_the_steps(spark, tmp_path: Path, capsys):

@@ -17,15 +17,15 @@ from silver.standardize import standardize
 KEY = b"unit-test-key"
 DEFAULTS = config_from_dict({}).refine  # the packaged reference data
 REFERENCE = Reference(channel_aliases=load_channel_aliases(Path(DEFAULTS.channel_aliases)),
-                      fx_rates_usd=load_fx_rates(Path(DEFAULTS.fx_rates)), pii_key=KEY, lateness_hours=48)
+                      fx_rates_usd=load_fx_rates(Path(DEFAULTS.fx_rates)), pii_key=KEY)
 INGESTED = datetime(2026, 10, 5, 0, 0, tzinfo=timezone.utc)
 
 
-def _std(spark, *events: dict):
+def _std(spark, *events: dict, watermark_us: int | None = None):
     from tests.support.silver_testkit import bronze_rows
 
     df = bronze_rows(spark, [json.dumps(e) for e in events], ingested_at=INGESTED)
-    return standardize(df, REFERENCE).collect()
+    return standardize(df, REFERENCE, watermark_us).collect()
 
 
 def test_timestamps_with_any_offset_and_epoch_millis_become_the_same_utc_instant(spark):
@@ -101,9 +101,15 @@ def test_amounts_from_numbers_or_numeric_strings_are_converted_to_usd(spark):
     assert rows[4]["fx_rate_usd"] is None and rows[4]["revenue_usd"] is None
 
 
-def test_late_arrivals_are_flagged_not_dropped(spark):
-    rows = _std(spark, {"event_ts": "2026-10-01T00:00:00Z"}, {"event_ts": "2026-10-04T00:00:00Z"})
-    assert [r["is_late"] for r in rows] == [True, False]
+def test_late_means_older_than_the_watermark_not_older_than_the_ingestion_time(spark):
+    """Three days before ingestion is not late by itself (a backfill); older than the watermark
+    is, also by a microsecond; a row without a valid time is not (it has its own reason)."""
+    watermark = datetime(2026, 10, 3, 12, 0, tzinfo=timezone.utc)
+    us = int((watermark - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds()) * 1_000_000
+    events = ({"event_ts": "2026-10-01T00:00:00Z"}, {"event_ts": "2026-10-03T11:59:59.999999Z"},
+              {"event_ts": "2026-10-03T12:00:00Z"}, {"event_ts": "2026-10-04T00:00:00Z"}, {"event_ts": "soon"})
+    assert [r["is_late"] for r in _std(spark, *events)] == [False] * 5
+    assert [r["is_late"] for r in _std(spark, *events, watermark_us=us)] == [True, True, False, False, False]
 
 
 def test_properties_are_kept_as_json_text(spark):
