@@ -26,6 +26,7 @@ demo: install
 	$(MED) generate --events $(DEMO_EVENTS) --seed 7 --bad-rate 0.02 --files 4
 	$(MED) run --once
 	$(MED) show --layer gold
+	$(MED) report --out lakehouse/report.html
 
 # Tests run in a random order, its seed printed first; replay one with
 #   make test PYTEST_ARGS="-p randomly --randomly-seed=N"   (or PYTEST_ARGS="-p no:randomly": file order)

@@ -115,6 +115,13 @@ def _cmd_tables(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace, config: Config) -> int:
+    from pipelines.monitoring.report_data import write_report
+
+    print(write_report(config, args.out))
+    return 0
+
+
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser = argparse.ArgumentParser(
         prog="medallion",
@@ -182,6 +189,12 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     p = sub.add_parser("tables", help="list every table medallion owns: where it lives, lineage "
                                       "and personal-data columns (the table registry)")
     commands["tables"] = _cmd_tables
+
+    p = sub.add_parser("report", help="write one self-contained HTML page of charts (batches, latency, "
+                                      "quarantine, expectations, Gold KPIs) and print its path")
+    p.add_argument("--out", metavar="PATH.html",
+                   help="where to write it (default: <paths.root>/report.html); needs no network to view")
+    commands["report"] = _cmd_report
 
     return parser, commands
 

@@ -33,6 +33,7 @@ from great_expectations.expectations.expectation_configuration import Expectatio
 from pyspark.sql import DataFrame, SparkSession, functions as F
 
 from pipelines.core.errors import PipelineError
+from silver.datadocs_offline import make_offline
 from silver.predicates import FLAGGED_COL
 from silver.suite import ExpectationSpec, Suite, invalid
 
@@ -119,6 +120,7 @@ class QualityGate:
         self.keep_results = keep_results
         self.pandas_max_rows = pandas_max_rows
         self._stored: list[Any] = []
+        self._docs_offline = False  # every Data Docs page rewritten for offline reading once
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         meta = {"medallion_digest": suite.digest, "medallion_table": suite.table}
@@ -233,7 +235,12 @@ class QualityGate:
         if not self.docs_dir:
             return None
         ids = [gate.result_id] if gate is not None and gate.result_id is not None else None
+        started = time.time()
         urls = self.context.build_data_docs(site_names=["medallion"], resource_identifiers=ids)
+        # readable offline: the pages just written (every page, the first time) load local copies
+        # of GX's CDN files (silver/datadocs_offline.py)
+        make_offline(self.docs_dir, since=started - 1 if self._docs_offline else None)
+        self._docs_offline = True
         return urls.get("medallion")
 
 

@@ -69,6 +69,8 @@ _MESSAGES: dict[str, str] = {
         "batch {batch_id}: rows read ({read}) != inserted ({inserted}) + quarantined "
         "({quarantined}) + duplicates ({duplicates}); nothing more is written for this batch"
     ),
+    # Monitoring (pipelines/monitoring/)
+    "REPORT_WRITE_FAILED": "could not write the report to {path}: {detail}; choose another --out",
 }
 
 
