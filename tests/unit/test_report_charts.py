@@ -137,3 +137,21 @@ def test_report_queries_select_no_personal_data_column(sql: str) -> None:
     names = re.findall(r"\b(?:from|join)\s+([a-z_]+\.[a-z_]+)", sql)
     personal = {c for name in names for c in table(name).personal_columns()}
     assert names and not {c for c in personal if re.search(rf"\b{c}\b", sql)}
+
+
+def test_report_refuses_an_out_path_it_cannot_write_before_starting_spark(tmp_path: Path) -> None:
+    from pipelines.core.config import config_from_dict
+    from pipelines.core.errors import PipelineError
+    from pipelines.monitoring.report_data import write_report
+
+    config = config_from_dict({"paths": {"root": str(tmp_path)}}, base_dir=tmp_path,
+                              source=str(tmp_path / "medallion.yaml"))
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(PipelineError) as not_writable:
+        write_report(config, str(tmp_path / "a-file" / "report.html"))
+    with pytest.raises(PipelineError) as folder:
+        write_report(config, str(tmp_path))
+    with pytest.raises(PipelineError) as remote:
+        write_report(config, "s3a://bucket/report.html")
+    assert (not_writable.value.code, folder.value.code, remote.value.code) == (
+        "REPORT_WRITE_FAILED", "INVALID_ARGUMENT", "INVALID_ARGUMENT")
