@@ -107,6 +107,7 @@ _TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined
 <script type="text/javascript">
   // size every plot to its box once the grid has laid the page out
   window.addEventListener("load", function () {
+    if (!window.Plotly) { return; }  // no chart has data: plotly.js is left out
     document.querySelectorAll(".js-plotly-plot").forEach(function (el) { Plotly.Plots.resize(el); });
   });
 </script>
@@ -125,10 +126,11 @@ def chart_html(chart: Chart) -> str | None:
 
 def render_page(*, title: str, warehouse: str, generated_at: str, facts: Sequence[Fact],
                 docs: Sequence[DocsLink], charts: Sequence[Chart], plotly_js: str | None = None) -> str:
-    """The whole page. `plotly_js`: the library's text (default: the installed plotly's bundle)."""
+    """The whole page. `plotly_js`: the library's text (default: the installed plotly's bundle),
+    left out when no chart has data."""
     rendered = [{"key": c.key, "title": c.title, "description": c.description,
                  "empty_message": c.empty_message, "wide": c.wide, "html": chart_html(c)} for c in charts]
-    js = get_plotlyjs() if plotly_js is None else plotly_js
+    js = "" if all(c["html"] is None for c in rendered) else get_plotlyjs() if plotly_js is None else plotly_js
     return _TEMPLATE.render(title=title, warehouse=warehouse, generated_at=generated_at, facts=facts,
                             docs=docs, charts=rendered, plotly_js=Markup(_script_safe(js)))
 

@@ -118,9 +118,15 @@ def test_page_inlines_plotly_once_and_renders_each_chart_or_its_empty_box() -> N
 
 
 def test_page_keeps_a_script_end_tag_inside_plotly_js_from_closing_its_script() -> None:
-    html = render_page(title="t", warehouse="w", generated_at="g", facts=[], docs=[], charts=[],
-                       plotly_js="var s = '</script>';")
-    assert "</script>'" not in html
+    html = render_page(title="t", warehouse="w", generated_at="g", facts=[], docs=[],
+                       charts=charts.build_charts({"ledger": LEDGER}), plotly_js="var s = '</script>';")
+    assert "var s = '<\\/script>';" in html
+
+
+def test_page_without_any_chart_data_leaves_plotly_out() -> None:
+    html = render_page(title="t", warehouse="w", generated_at="g", facts=[], docs=[],
+                       charts=charts.build_charts({}), plotly_js="/*PLOTLYJS*/")
+    assert "/*PLOTLYJS*/" not in html and html.count('class="no-data"') == len(charts.CHARTS)
 
 
 def test_docs_link_is_relative_to_the_report_and_absent_when_not_built(tmp_path: Path) -> None:
