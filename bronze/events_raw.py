@@ -94,6 +94,12 @@ def landing_files_pending(spark: SparkSession, config: Config) -> int | None:
     return LandingWatch(spark, config, config.checkpoint(STREAM_NAME), STREAM_NAME).pending()
 
 
+def landing_files_waiting(spark: SparkSession, config: Config) -> list[tuple[str, int]] | None:
+    """(path, mtime ms) of the landed files the ingest stream has not taken yet (see
+    LandingWatch.waiting)."""
+    return LandingWatch(spark, config, config.checkpoint(STREAM_NAME), STREAM_NAME).waiting()
+
+
 class BronzeBatchWriter:
     """foreachBatch sink: one idempotent Delta append per micro-batch."""
 

@@ -168,18 +168,25 @@ class LandingWatch:
         be a Spark job) or the source's log is unreadable."""
         if _local_dir(self.config.landing) is None:
             return None
+        waiting = self.waiting()
+        return None if waiting is None else len(waiting)
+
+    def waiting(self) -> list[tuple[str, int]] | None:
+        """(path, modification time ms) of each landed file matching ingest.file_pattern that the
+        stream has not taken yet (`medallion status`: how many wait and since when); None when the
+        source's log is unreadable. A folder that is not local is listed by a Spark job."""
         with self._lock:
             try:
                 matching = [c for c, ok in self._listing() if ok]
             except FileNotFoundError:  # no landing folder yet: nothing landed
-                return 0
+                return []
             if not matching or not storage.exists(self.spark, join_path(self.checkpoint, SOURCE_LOG)):
-                return len(matching)
+                return [(c.path, c.mtime_ms) for c in matching]
             try:
                 _, taken = self._read_source_log({_norm(c.path) for c in matching}, PassReport())
             except SourceLogUnreadable:
                 return None
-            return sum(1 for c in matching if _norm(c.path) not in taken)
+            return [(c.path, c.mtime_ms) for c in matching if _norm(c.path) not in taken]
 
     # -- listing ------------------------------------------------------------------------------
     def _listing(self) -> list[tuple[_Candidate, bool]]:

@@ -122,6 +122,12 @@ def _cmd_report(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _cmd_status(args: argparse.Namespace, config: Config) -> int:
+    from pipelines.monitoring.status import print_status
+
+    return print_status(config, fmt=args.format)
+
+
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser = argparse.ArgumentParser(
         prog="medallion",
@@ -195,6 +201,12 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     p.add_argument("--out", metavar="PATH.html",
                    help="where to write it (default: <paths.root>/report.html); needs no network to view")
     commands["report"] = _cmd_report
+
+    p = sub.add_parser("status", help="health check: per layer the last batch/build, lag on the wall clock, "
+                                      "quarantine rate, last gate and dbt results; exits 1 when a "
+                                      "configured threshold (status: in the config) is breached")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    commands["status"] = _cmd_status
 
     return parser, commands
 

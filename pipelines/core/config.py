@@ -154,6 +154,21 @@ class GoldConfig:
 
 
 @dataclass(frozen=True)
+class StatusConfig:
+    """`medallion status` thresholds (0 = not checked): it exits 1 when one is breached, so cron
+    or a monitor can alert on freshness and quality without parsing its output."""
+
+    # the oldest landed file the ingest stream has not taken yet has waited longer than this
+    max_landing_wait_seconds: float = field(default=0.0, metadata=_min(0.0))
+    # the oldest Bronze rows the refine stream has not read yet have waited longer than this
+    max_refine_wait_seconds: float = field(default=0.0, metadata=_min(0.0))
+    # the last successful Gold build is older than this
+    max_gold_age_seconds: float = field(default=0.0, metadata=_min(0.0))
+    # quarantined / read over the refine batches of the last hour is above this (0..1)
+    max_quarantine_rate: float = field(default=0.0, metadata=_min(0.0))
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; `source` names the file it came from (for error messages)."""
 
@@ -163,6 +178,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     gold: GoldConfig = field(default_factory=GoldConfig)
     refine: RefineConfig = field(default_factory=RefineConfig)
+    status: StatusConfig = field(default_factory=StatusConfig)
     source: str = field(default=BUILTIN, metadata={"internal": True})
 
     @property
