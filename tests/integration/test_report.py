@@ -67,8 +67,9 @@ class OfflinePage:
             route.abort()
 
     def open(self, path: Path) -> None:
-        self.page.goto(path.as_uri(), wait_until="load")
-        self.page.wait_for_load_state("networkidle")
+        """Every <script>/<link> of the page is fetched (or blocked) before `load`; callers then
+        wait for what the page's scripts draw ("networkidle" waits needlessly under load)."""
+        self.page.goto(path.as_uri(), wait_until="load", timeout=60_000)
 
     def assert_clean(self) -> None:
         assert self.blocked == [], f"the page tried the network: {self.blocked}"
@@ -141,3 +142,20 @@ def test_report_renders_every_chart_offline_with_the_marks_its_data_makes(
     assert "not built yet (run `medallion docs`)" in page.locator(".docs").inner_text()
     assert shot.stat().st_size > 50_000
     print(f"report: {out.stat().st_size:,} bytes, written in {written:.1f} s, rendered in {rendered:.1f} s")
+
+
+def test_gx_data_docs_render_offline_with_their_results_list(built_lakehouse, offline_page) -> None:
+    """Refine built the GX Data Docs; their pages load the shipped copies of GX's CDN files
+    (silver/datadocs_offline.py), so the index lists the validation runs with no network."""
+    docs = Path(built_lakehouse.lake.config.refine.docs_dir)
+    offline_page.open(docs / "index.html")
+    page = offline_page.page
+    page.wait_for_selector("table tbody tr a")  # rows are drawn by bootstrap-table (a vendored file)
+    runs = page.locator("table tbody tr")
+    assert runs.count() >= 1 and "silver_events" in runs.first.inner_text()
+    validations = sorted(docs.glob("validations/**/*.html"))
+    assert validations
+    offline_page.open(validations[-1])
+    assert page.locator("table tbody tr").count() > 10  # the per-expectation results
+    assert page.evaluate("typeof jQuery.fn.bootstrapTable") == "function"
+    offline_page.assert_clean()
