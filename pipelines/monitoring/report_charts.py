@@ -24,6 +24,7 @@ MIN_SPAN = pd.Timedelta(minutes=10)  # the narrowest time axis
 # Colours: one per series kind, the same on every chart.
 INSERTED, QUARANTINED, DUPLICATE, BRONZE = "#2a9d8f", "#e76f51", "#e9c46a", "#8d6e63"
 P50, P95 = "#264653", "#f4a261"
+LATE = "#6a4c93"
 PALETTE = ("#264653", "#2a9d8f", "#e9c46a", "#f4a261", "#e76f51", "#6d597a", "#457b9d", "#8ab17d",
            "#b56576", "#9c6644", "#577590", "#43aa8b")
 
@@ -93,10 +94,12 @@ def ingest_chart(frame: pd.DataFrame, hint: str | None = None) -> Chart:
 
 def refine_rows_chart(frame: pd.DataFrame, hint: str | None = None) -> Chart:
     """Where each refine batch's rows went. Columns: batch_id, processed_at, rows_inserted,
-    rows_quarantined, rows_duplicate (audit.batch_ledger)."""
+    rows_quarantined, rows_duplicate, rows_late (audit.batch_ledger)."""
     key, title = "refine_rows", "Silver: rows per refine batch"
     description = ("Each refine batch's Bronze rows: inserted into silver.events, quarantined, or "
-                   "dropped as duplicates (audit.batch_ledger; they always add up to the rows read).")
+                   "dropped as duplicates (audit.batch_ledger; they always add up to the rows read). "
+                   "The line: inserted events that were late, older than the stream's watermark "
+                   "when their batch ran (kept, and counted in Gold).")
     if frame.empty:
         return _empty(key, title, description, hint)
     fig = go.Figure()
@@ -107,6 +110,10 @@ def refine_rows_chart(frame: pd.DataFrame, hint: str | None = None) -> Chart:
             x=frame["batch_id"].astype(str), y=frame[column], name=name, marker_color=colour,
             customdata=frame[["processed_at"]].to_numpy(),
             hovertemplate=f"batch %{{x}}<br>%{{customdata[0]}} UTC<br>%{{y:,}} {name}<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=frame["batch_id"].astype(str), y=frame["rows_late"], name="late (of inserted)", mode="lines+markers",
+        line_color=LATE, customdata=frame[["processed_at"]].to_numpy(),
+        hovertemplate="batch %{x}<br>%{customdata[0]} UTC<br>%{y:,} late events<extra></extra>"))
     _batch_axis(fig)
     return Chart(key, title, description, _layout(fig, x_title="refine batch", y_title="rows", barmode="stack"))
 

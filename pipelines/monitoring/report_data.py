@@ -55,7 +55,7 @@ QUERIES: tuple[Query, ...] = (
     Query("ledger", ("audit.batch_ledger",), "run `medallion refine`", f"""
         select * from (
             select batch_id, date_format(processed_at, '{TS}') as processed_at, rows_read,
-                   rows_inserted, rows_quarantined, rows_duplicate, batch_seconds
+                   rows_inserted, rows_quarantined, rows_duplicate, rows_late, batch_seconds
             from audit.batch_ledger order by processed_at desc, batch_id desc limit {MAX_BATCHES})
         order by processed_at, batch_id"""),
     # seconds from landing (the file's modification time) and from Bronze ingestion to the refine

@@ -34,7 +34,7 @@ MARKS: dict[str, tuple[str, str]] = {
     "roi": (".barlayer .point", "select count(roi) + count(roas) from gold.fct_campaign_performance"),
     "cac": (".barlayer .point", "select count(cac_usd) from gold.fct_channel_cac_monthly"),
 }
-LINES = {"throughput": 1, "latency": 4}  # `.scatterlayer .js-line` per line chart
+LINES = {"refine_rows": 1, "throughput": 1, "latency": 4}  # `.scatterlayer .js-line` per line chart (refine_rows: late events)
 
 
 def chromium_path() -> str:

@@ -15,7 +15,7 @@ from pipelines.monitoring.report_page import DocsLink, Fact, render_page
 LEDGER = pd.DataFrame({
     "batch_id": [0, 1], "processed_at": ["2026-01-01 10:00:00", "2026-01-01 10:05:00"],
     "rows_read": [100, 50], "rows_inserted": [90, 50], "rows_quarantined": [6, 0],
-    "rows_duplicate": [4, 0], "batch_seconds": [2.0, 0.0]})
+    "rows_duplicate": [4, 0], "rows_late": [0, 3], "batch_seconds": [2.0, 0.0]})
 CAMPAIGNS = pd.DataFrame({
     "campaign_id": ["cmp-a", "cmp-b", "cmp-free"], "spend_usd": [100.0, 50.0, 0.0],
     "revenue_usd": [300.0, 25.0, 10.0], "roi": [2.0, -0.5, None], "roas": [3.0, 0.5, None]})
@@ -49,8 +49,9 @@ def test_every_chart_says_no_data_yet_when_its_frame_is_empty() -> None:
 
 def test_refine_rows_chart_stacks_inserted_quarantined_and_duplicates_per_batch() -> None:
     chart = charts.refine_rows_chart(LEDGER)
-    assert [t.name for t in chart.figure.data] == ["inserted", "quarantined", "duplicates"]
-    assert [list(t.y) for t in chart.figure.data] == [[90, 50], [6, 0], [4, 0]]
+    assert [t.name for t in chart.figure.data] == ["inserted", "quarantined", "duplicates", "late (of inserted)"]
+    assert [list(t.y) for t in chart.figure.data] == [[90, 50], [6, 0], [4, 0], [0, 3]]
+    assert chart.figure.data[3].type == "scatter"  # a line over the stacked bars, not a fourth stack
     assert list(chart.figure.data[0].x) == ["0", "1"]
     assert chart.figure.layout.barmode == "stack"
 
