@@ -8,6 +8,7 @@ goes to stdout. `-q` shows neither.
 """
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import Any
 
@@ -48,6 +49,8 @@ class RunProgress:
         )
         self._tasks: dict[str, TaskID] = {}
         self._rows: dict[str, int] = {}
+        self._started: dict[str, float] = {}
+        self._units: dict[str, str] = {}
 
     def __enter__(self) -> "RunProgress":
         self.progress.start()
@@ -60,6 +63,8 @@ class RunProgress:
     def start_stage(self, stage: str, *, total: int | None, unit: str) -> None:
         """A stage begins; `total` is what it has to do (None: not known)."""
         self._rows[stage] = 0
+        self._started[stage] = time.monotonic()
+        self._units[stage] = unit
         self._tasks[stage] = self.progress.add_task(stage, total=total, unit=unit, rows=0, rate="")
 
     def batch(self, stage: str, batch_id: int, rows: int, rows_per_second: float, *,
@@ -70,8 +75,12 @@ class RunProgress:
         task = self._tasks.get(stage)
         if task is not None:
             completed = done if done is not None else self._rows[stage]
-            self.progress.update(task, completed=completed, rows=self._rows[stage],
-                                 rate=f"{rows_per_second:,.0f} rows/s")
+            # The bar's rate is the stage's own: rows done over its wall-clock time so far (Spark's
+            # per-batch figure counts a row once per read of the batch, and leaves out the waits).
+            done_rows = completed if done is not None and self._units.get(stage) == "rows" else self._rows[stage]
+            elapsed = time.monotonic() - self._started.get(stage, time.monotonic())
+            rate = f"{done_rows / elapsed:,.0f} rows/s" if elapsed > 0 else ""
+            self.progress.update(task, completed=completed, rows=self._rows[stage], rate=rate)
         if self.continuous and not self.quiet:
             self.console.print(batch_line(stage, batch_id, rows, rows_per_second, self._rows[stage]),
                                highlight=False, markup=False)
