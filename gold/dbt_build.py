@@ -226,21 +226,25 @@ def run_dbt(spark: SparkSession, config: Config, command: Sequence[str], extra_a
 
 
 # dbt's console options, and the environment variables that set them; the caller's choice wins.
-_CONSOLE_OPTIONS = {"--log-level": "DBT_LOG_LEVEL", "--use-colors": "DBT_USE_COLORS",
-                    "--no-use-colors": "DBT_USE_COLORS"}
+_CONSOLE_OPTIONS = {"--log-level": "DBT_LOG_LEVEL", "--log-level-file": "DBT_LOG_LEVEL_FILE",
+                    "--use-colors": "DBT_USE_COLORS", "--no-use-colors": "DBT_USE_COLORS"}
 _DBT_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 dbt_log = logging.getLogger("dbt")
 
 
 def console_args(extra_args: Sequence[str]) -> list[str]:
-    """dbt's console settings for this command: silent inside a medallion command (its events go
-    to the log file through `_log_event`; the caller prints the outcome), unless -vv; colour
-    codes only on a terminal. Options the caller passed, or set through DBT_*, are left alone."""
+    """dbt's console and file settings for this command: silent inside a medallion command (its
+    events go to medallion's log file through `_log_event`, redacted like every record; the caller
+    prints the outcome), unless -vv; within a command, no dbt.log of its own (one log file, under
+    the lakehouse root); colour codes only on a terminal. Options the caller passed, or set through DBT_*, are
+    left alone."""
     given = {a.split("=", 1)[0] for a in extra_args}
     chosen = {opt for opt, env in _CONSOLE_OPTIONS.items() if opt in given or os.environ.get(env)}
     args: list[str] = []
     if "--log-level" not in chosen and not logs.console_shows_third_party():
         args += ["--log-level", "none"]
+    if "--log-level-file" not in chosen and logs.file_active():
+        args += ["--log-level-file", "none"]
     if not chosen & {"--use-colors", "--no-use-colors"} and not logs.colour_on_console():
         args.append("--no-use-colors")
     return args

@@ -138,6 +138,12 @@ def active() -> LogSetup | None:
     return _active
 
 
+def file_active() -> bool:
+    """Whether a medallion command's log file is collecting records (then tools that keep their
+    own log file, dbt, need not: their events reach this one)."""
+    return _active is not None
+
+
 def console_shows_third_party() -> bool:
     """Whether a tool that prints to the console itself (dbt) may do so: only with -vv."""
     return _active is None or _active.verbosity >= 2

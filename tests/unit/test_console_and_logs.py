@@ -110,3 +110,21 @@ def test_summary_has_one_row_per_stage_with_silver_quarantine_duplicates_models_
 def test_summary_of_a_single_stage_run_has_only_that_stage() -> None:
     assert summary_rows(ingest=IngestFacts(rows=5, batches=2)) == [("ingest", "5", "5 Bronze", "", "", "")]
     assert reasons_line(None) == "" and reasons_line(RefineFacts(1, 1, 0, 0, 1)) == ""
+
+
+def test_dbt_keeps_no_log_of_its_own_inside_a_command_and_the_callers_choice_wins(config, monkeypatch) -> None:
+    from gold.dbt_build import console_args
+
+    for env in ("DBT_LOG_LEVEL", "DBT_LOG_LEVEL_FILE", "DBT_USE_COLORS"):
+        monkeypatch.delenv(env, raising=False)
+    assert "--log-level-file" not in console_args([])  # no medallion log file: dbt keeps its own
+    with logging_to_file(config, 0, console=io.StringIO()):
+        args = console_args([])
+        assert args[args.index("--log-level-file") + 1] == "none"
+        assert args[args.index("--log-level") + 1] == "none"
+        assert "--log-level-file" not in console_args(["--log-level-file", "debug"])
+        monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "info")
+        assert "--log-level-file" not in console_args([])
+    with logging_to_file(config, 2, console=io.StringIO()):  # -vv: dbt's console output shown
+        monkeypatch.delenv("DBT_LOG_LEVEL_FILE")
+        assert "--log-level" not in console_args([]) and "--log-level-file" in console_args([])
