@@ -31,10 +31,10 @@ demo: install
 # Tests run in a random order, its seed printed first; replay one with
 #   make test PYTEST_ARGS="-p randomly --randomly-seed=N"   (or PYTEST_ARGS="-p no:randomly": file order)
 test: install-test  ## the default suite: unit + integration on real Spark/Delta/GX/dbt (~10 min)
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 -m "not slow" $(PYTEST_ARGS)
 
 test-slow: install-test  ## crash/restart, multi-process and end-to-end suites (~10 min; CI runs them)
-	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS)
 
 test-fast: install-test  ## unit tests only (small local Spark frames, no streams)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
