@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 MED    := $(VENV)/bin/medallion
 DEMO_EVENTS ?= 20000
 
-.PHONY: install install-test demo test test-slow test-fast bench bench-silver bench-gold gold-ci clean
+.PHONY: install install-test chromium demo test test-slow test-fast bench bench-silver bench-gold gold-ci clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
+
+# The report test opens the HTML report in the system's headless Chromium (Debian's package):
+# installed here when missing (as root, or through sudo), else a clear message.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo"; \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } || \
+	  { echo "the tests need Chromium: install Debian's 'chromium' package (apt-get install chromium)"; exit 1; }; }
 
 install: $(VENV)/.installed  ## create .venv and install medallion
 
@@ -30,7 +38,7 @@ demo: install
 
 # Tests run in a random order, its seed printed first; replay one with
 #   make test PYTEST_ARGS="-p randomly --randomly-seed=N"   (or PYTEST_ARGS="-p no:randomly": file order)
-test: install-test  ## the default suite: unit + integration on real Spark/Delta/GX/dbt (~10 min)
+test: install-test chromium  ## the default suite: unit + integration on real Spark/Delta/GX/dbt (~10 min)
 	$(PY) -m pytest -q --durations=15 -m "not slow" $(PYTEST_ARGS)
 
 test-slow: install-test  ## crash/restart, multi-process and end-to-end suites (~10 min; CI runs them)
