@@ -128,6 +128,13 @@ def _cmd_status(args: argparse.Namespace, config: Config) -> int:
     return print_status(config, fmt=args.format)
 
 
+def _cmd_trace(args: argparse.Namespace, config: Config) -> int:
+    from pipelines.lineage.trace import print_trace
+
+    return print_trace(config, args.table, args.keys, event_id=args.event_id, invocation_id=args.as_of_build,
+                       limit=None if args.all else args.limit, fmt=args.format)
+
+
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     parser = argparse.ArgumentParser(
         prog="medallion",
@@ -207,6 +214,25 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
                                       "configured threshold (status: in the config) is breached")
     p.add_argument("--format", choices=("text", "json"), default="text")
     commands["status"] = _cmd_status
+
+    p = sub.add_parser(
+        "trace", help="lineage: a Gold row back to the Silver events, raw lines, gate runs and dbt build "
+                      "behind it (as of the build); a raw line forward to what it became",
+        description="Backward: `medallion trace gold.fct_campaign_performance_daily campaign_id=C date_day=D` "
+                    "(any Gold mart or gold_intermediate.int_purchases__attributed, by its key columns). "
+                    "Forward: `medallion trace bronze.events_raw _bronze_id=B`, `medallion trace silver.events "
+                    "event_id=E` or `medallion trace --event-id E`. Exits 1 with LINEAGE_MISMATCH when the "
+                    "listed events do not re-aggregate to the Gold row.")
+    p.add_argument("table", nargs="?", help="schema.table (see `medallion tables`)")
+    p.add_argument("keys", nargs="*", metavar="column=value", help="the row's key columns")
+    p.add_argument("--event-id", help="forward: every raw line that carried this event id")
+    p.add_argument("--as-of-build", metavar="INVOCATION_ID",
+                   help="trace the row as this dbt build made it (default: the latest build of the table)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    many = p.add_mutually_exclusive_group()
+    many.add_argument("--limit", type=int, default=5, help="events listed per group (default 5; counts are always whole)")
+    many.add_argument("--all", action="store_true", help="list every event")
+    commands["trace"] = _cmd_trace
 
     return parser, commands
 

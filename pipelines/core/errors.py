@@ -69,6 +69,27 @@ _MESSAGES: dict[str, str] = {
         "batch {batch_id}: rows read ({read}) != inserted ({inserted}) + quarantined "
         "({quarantined}) + duplicates ({duplicates}); nothing more is written for this batch"
     ),
+    # Lineage (pipelines/lineage/: `medallion trace`)
+    "TRACE_KEY_INVALID": "invalid trace request {argument!r}: {detail}",
+    "TRACE_UNKNOWN_COLUMN": "{table} has no column {column} (its columns: {columns})",
+    "TRACE_TABLE_NOT_TRACEABLE": "{table} cannot be traced backward; traceable tables: {traceable} "
+                                 "(bronze.events_raw and silver.events trace forward)",
+    "TRACE_NO_ROW": "no row of {table} (version {version}) matches {keys}",
+    "TRACE_KEY_AMBIGUOUS": (
+        "{rows} rows of {table} match {keys}; give its whole key ({grain}) to name one row"
+    ),
+    "TRACE_NO_BUILD": "no successful Gold build of {table} is recorded in audit.gold_builds; run `medallion build` first",
+    "TRACE_BUILD_NOT_FOUND": "cannot trace {table} as of build {invocation_id}: {detail} (see audit.gold_builds)",
+    "LINEAGE_VERSION_GONE": (
+        "{table} version {version} can no longer be read ({detail}): it is past the table's retention "
+        "(log or data files cleaned up); trace a newer build"
+    ),
+    "LINEAGE_HISTORY_REWRITTEN": (
+        "build {invocation_id} read {table} version {version}, but commit {commit} ({operation}) rewrote rows "
+        "after it (e.g. an erasure): time travel to that version would show data that was removed. Trace "
+        "a build made after commit {commit}"
+    ),
+    "LINEAGE_MISMATCH": "{detail}",
     # Monitoring (pipelines/monitoring/)
     "REPORT_WRITE_FAILED": "could not write the report to {path}: {detail}; choose another --out",
 }
