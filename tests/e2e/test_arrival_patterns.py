@@ -25,7 +25,8 @@ from pipelines.core.config import Config
 from pipelines.core.tables import AUDIT_GOLD_BUILDS, SILVER_EVENTS_QUARANTINE
 from tests.conftest import make_config
 from tests.integration.gold_testkit import (
-    assert_gold_matches, attribute, gold_rows, gold_snapshot, seed_fx_rates_usd, silver_rows_from_generated,
+    assert_gold_matches, attribute, expected_campaign_daily, expected_channel_cac_monthly, expected_customer_ltv,
+    expected_row_inputs, gold_rows, gold_snapshot, seed_fx_rates_usd, silver_rows_from_generated,
 )
 
 # The tests are the scenario's steps, each landing more data on the one lakehouse and checking
@@ -101,7 +102,7 @@ class Lake:
         started = time.monotonic()
         assert run_stages(self.config, ["ingest", "refine", "build"], continuous=False, spark=self.spark) == 0
         seconds = time.monotonic() - started
-        modes = self.build_modes()
+        modes, invocation_id = self.build_modes()
         incremental = gold_snapshot(self.spark, self.config, INCREMENTAL)
         daily = {(r["campaign_id"], str(r["date_day"])): r
                  for r in gold_rows(self.spark, self.config, "fct_campaign_performance_daily")}
@@ -113,20 +114,20 @@ class Lake:
             matches = str(exc)[:3000]
         outcome = build_gold(self.config, FULL_REFRESH, spark=self.spark)
         assert outcome.success, outcome.summary()
-        step = {"modes": modes, "incremental": incremental, "daily": daily, "python_mismatch": matches,
+        step = {"modes": modes, "invocation_id": invocation_id, "incremental": incremental, "daily": daily, "python_mismatch": matches,
                 "full": gold_snapshot(self.spark, self.config, INCREMENTAL), "events": events, "seconds": seconds}
         self.steps[label] = step
         print(f"\n{label}: run --once {seconds:.0f}s, modes {modes}")
         return step
 
-    def build_modes(self) -> dict[str, tuple]:
-        """(build_mode, changed_keys) of the incremental marts in the latest build."""
+    def build_modes(self) -> tuple[dict[str, tuple], str]:
+        """(build_mode, changed_keys) of the incremental marts in the latest build, and its id."""
         ledger = [r.asDict() for r in self.spark.read.format("delta").load(
             AUDIT_GOLD_BUILDS.location(self.config)).collect()]
         latest = max((r for r in ledger if r["resource_type"] == "invocation"), key=lambda r: r["started_at"])
         return {r["relation"].split(".")[1]: (r["build_mode"], r["changed_keys"]) for r in ledger
                 if r["invocation_id"] == latest["invocation_id"] and r["relation"]
-                and r["relation"].split(".")[1] in INCREMENTAL}
+                and r["relation"].split(".")[1] in INCREMENTAL}, latest["invocation_id"]
 
 
 def _assert_step(step: dict, modes: dict[str, set[str]]) -> None:
@@ -271,3 +272,31 @@ def test_a_backfilled_file_with_a_months_old_mtime_reaches_gold(lake):
     step = lake.run("backfilled file, 90-day-old mtime")
     _assert_step(step, CHANGED)
     assert any(day == str(lake.backfill_day) for _, day in step["daily"])
+
+
+def test_a_trace_of_the_first_build_after_all_these_runs_returns_exactly_what_that_build_read(lake):
+    """`medallion trace --as-of-build` of the first run's build, after every later ingest, refine,
+    incremental build and full refresh: each row is the row that build made, and the events listed
+    are exactly those the independent computation over the first part finds behind it."""
+    from pipelines.lineage.trace import trace
+
+    first = lake.steps["first part, in order"]
+    events = first["events"]
+    rnd = random.Random(SEED)
+    keys = {
+        "gold.fct_campaign_performance_daily": [{"campaign_id": c, "date_day": d}
+                                                for c, d in sorted(expected_campaign_daily(events))],
+        "gold.fct_channel_cac_monthly": [{"channel": c, "month_start": m}
+                                         for c, m in sorted(expected_channel_cac_monthly(events))],
+        "gold.fct_customer_ltv": [{"user_id": u} for u in sorted(expected_customer_ltv(events))],
+    }
+    for table, candidates in keys.items():
+        for key in rnd.sample(candidates, min(4, len(candidates))):
+            args = [f"{k}={v}" for k, v in key.items()]
+            then = trace(lake.config, table, args, invocation_id=first["invocation_id"], limit=None)
+            assert then["reconciliation"]["status"] == "ok", (table, args, then["reconciliation"])
+            listed = {g: {e["event_id"] for e in grp["events"]} for g, grp in then["events"].items() if grp["count"]}
+            assert listed == expected_row_inputs(events, table, key), (table, args)
+            now = trace(lake.config, table, args, limit=None)
+            assert now["reconciliation"]["status"] == "ok", (table, args, now["reconciliation"])
+            assert now["build"]["invocation_id"] != first["invocation_id"]

@@ -204,6 +204,7 @@ def attribute(events: list[dict], window_days: int = 30) -> list[dict]:
             "purchase_date": p["event_date"], "revenue_usd": p["revenue_usd"] or Decimal(0),
             "campaign_id": best["campaign_id"] if best else None,
             "channel": (best["channel"] or "unknown") if best else "direct",
+            "click_id": best["event_id"] if best else None,
         })
     return out
 
@@ -315,6 +316,46 @@ def expected_customer_ltv(events: list[dict]) -> dict[str, dict]:
             "acquisition_campaign_id": purchases[0]["campaign_id"],
         }
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# The inputs of one Gold row (what `medallion trace` must list)
+# --------------------------------------------------------------------------------------------
+
+def _event_ids(events) -> set[str]:
+    return {e["event_id"] for e in events}
+
+
+def expected_row_inputs(events: list[dict], table: str, key: dict) -> dict[str, set[str]]:
+    """The event ids, per group, one row of `table` aggregates (DESIGN.md definitions)."""
+    attributed = attribute(events)
+    by_type = lambda *types: [e for e in events if e["event_type"] in types]  # noqa: E731
+    activity = lambda match: {  # noqa: E731
+        group: _event_ids(e for e in by_type(kind) if match(e))
+        for group, kind in (("impressions", "impression"), ("clicks", "click"), ("ad_spend", "ad_spend"))}
+    if table == "gold.fct_campaign_performance_daily":
+        out = activity(lambda e: e["campaign_id"] == key["campaign_id"] and e["event_date"] == key["date_day"])
+        out["conversions"] = {p["purchase_id"] for p in attributed if p["campaign_id"] == key["campaign_id"]
+                              and p["purchase_date"] == key["date_day"]}
+    elif table == "gold.fct_campaign_performance":
+        out = activity(lambda e: e["campaign_id"] == key["campaign_id"])
+        out["conversions"] = {p["purchase_id"] for p in attributed if p["campaign_id"] == key["campaign_id"]}
+    elif table == "gold.dim_campaigns":
+        out = activity(lambda e: e["campaign_id"] == key["campaign_id"])
+    elif table in ("gold.fct_channel_cac_monthly", "gold.fct_channel_cac"):
+        in_month = (lambda day: day.replace(day=1) == key["month_start"]) if "month_start" in key else (lambda day: True)
+        out = {"ad_spend": _event_ids(e for e in by_type("ad_spend")
+                                if (e["channel"] or "unknown") == key["channel"] and in_month(e["event_date"])),
+               "first_purchases": {p["purchase_id"] for p in _first_purchases(events)
+                                   if p["channel"] == key["channel"] and in_month(p["purchase_date"])}}
+    elif table == "gold.fct_customer_ltv":
+        out = {"purchases": _event_ids(e for e in by_type("purchase") if e["user_id"] == key["user_id"])}
+    elif table == "gold_intermediate.int_purchases__attributed":
+        out = {"purchases": {key["purchase_id"]}}
+    else:
+        out = {}
+    return {group: ids for group, ids in out.items() if ids}
+
 
 
 # --------------------------------------------------------------------------------------------

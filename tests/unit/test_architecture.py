@@ -41,6 +41,8 @@ def test_the_code_keeps_every_dependency_contract():
     ("bronze/events_raw.py", "import silver.refine"),  # one layer reaching into another
     ("pipelines/core/registry.py", "import gold.dbt_build"),  # the foundation importing a layer
     ("gold/summary.py", "import pipelines.orchestration"),  # a layer importing the composition root
+    ("pipelines/lineage/backward.py", "import pipelines.core.spark_session"),  # a trace starting a JVM
+    ("pipelines/lineage/grains.py", "import gold.dbt_build"),  # a trace re-running a model
 ])
 def test_a_forbidden_import_breaks_a_contract(tmp_path, module, forbidden_import):
     root = _copy(tmp_path)
@@ -49,3 +51,13 @@ def test_a_forbidden_import_breaks_a_contract(tmp_path, module, forbidden_import
     result = _lint(root)
     assert result.returncode != 0, result.stdout
     assert "BROKEN" in result.stdout or "broken" in result.stdout
+
+
+def test_a_trace_loads_no_spark_and_no_layer_code():
+    """`medallion trace` answers in seconds because it never starts a JVM: importing the command
+    imports neither pyspark nor any layer."""
+    code = ("import sys; import pipelines.lineage.trace, pipelines.cli; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'py4j', 'bronze', 'silver', 'gold', "
+            "'great_expectations', 'dbt')); print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
