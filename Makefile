@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 MED    := $(VENV)/bin/medallion
 DEMO_EVENTS ?= 20000
 
-.PHONY: install install-test chromium demo test test-slow test-fast bench bench-silver bench-gold gold-ci clean
+.PHONY: install install-test chromium demo test test-slow test-fast bench bench-silver bench-gold bench-trace gold-ci clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ bench-silver: install  ## Silver refine vs bare parse (1M events) and continuous
 
 bench-gold: install  ## Gold full refresh vs incremental, warm and cold
 	$(PY) benchmarks/bench_gold_build.py
+
+bench-trace: install  ## `medallion trace` of one row per mart, cold CLI, on 1M events
+	$(PY) benchmarks/bench_trace.py
 
 gold-ci: install  ## the scheduled dbt CI steps, locally, against the embedded default
 	bash dbt_project/ci/gold_ci.sh
