@@ -77,7 +77,9 @@ def print_trace(config: Config, table: str | None, key_args: Sequence[str], *, e
     rec = tree["reconciliation"]
     if rec["status"] != "ok":
         where = tree.get("table") or "the raw line(s)"
-        print(f"medallion: error: [LINEAGE_MISMATCH] {where}: {len(rec['differences'])} difference(s) between "
-              f"the Gold row(s) and the events traced (see the reconciliation above)", file=sys.stderr)
+        error = PipelineError("LINEAGE_MISMATCH", {
+            "detail": f"{where}: {len(rec['differences'])} difference(s) between the Gold row(s) and the events "
+                      "traced (see the reconciliation above)"})
+        print(f"medallion: error: {error}", file=sys.stderr)  # after the tree, which the audit needs
         return 1
     return 0
