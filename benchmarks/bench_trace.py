@@ -94,6 +94,7 @@ for pair in pairs:
     where = term if where is None else where & term
 rows = dataset.to_table(filter=where).to_pylist()
 assert len(rows) == 1, rows
+import os; os._exit(0)  # skip interpreter shutdown: delta-rs objects can abort it (delta-io/delta-rs#2184)
 """
 
 
