@@ -62,7 +62,9 @@ def _gate_runs(tree: Tree, runs: list[Mapping[str, Any]]) -> None:
                   f"{batch.get('rows_duplicate')} duplicates") if batch else "no ledger entry"
         events = f"; {run['events']} of this row's events" if "events" in run else ""
         gate = node.add(f"{run['gate_run_id']}: suite {run['suite']} ({run['suite_digest']}); {counts}{events}")
-        gate.add(f"{run['expectations_passed']}/{run['expectations']} expectations met")
+        flagged = any(u["action"] == "quarantine" for u in run["unmet"])
+        gate.add(f"{run['expectations_passed']}/{run['expectations']} expectations met by the whole batch"
+                 + (" (the rows a quarantine expectation flagged went to silver.events_quarantine)" if flagged else ""))
         for unmet in run["unmet"]:
             gate.add(f"unmet: {unmet['expectation_type']} on {unmet['column_name']} ({unmet['action']}"
                      f"{', ' + unmet['reason'] if unmet['reason'] else ''}): {unmet['unexpected_count']} unexpected")
@@ -111,8 +113,8 @@ def backward_tree(t: Mapping[str, Any]) -> Tree:
 
 def _reconciliation(tree: Tree, rec: Mapping[str, Any], n_events: int | None = None) -> None:
     if rec["status"] == "ok":
-        what = f"the {n_events} listed events re-aggregate" if n_events is not None else "every line has one fate and"
-        tree.add(f"reconciliation: OK ({what} to the row's values)" if n_events is not None
+        tree.add(f"reconciliation: OK (all {n_events} events behind the row, shown or not, re-aggregate to its values)"
+                 if n_events is not None
                  else "reconciliation: OK (every line has exactly one fate; every Gold row it feeds exists)")
         return
     node = tree.add("reconciliation: MISMATCH")
