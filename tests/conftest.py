@@ -44,6 +44,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         reporter.write_line(f"Using --randomly-seed={seed}")
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """delta-rs objects still alive at interpreter shutdown can abort the process (delta-io/delta-rs#2184):
+    the tests' DeltaTable readers are collected while the interpreter is whole."""
+    import gc
+
+    gc.collect()
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     seed = _randomly_seed(config)
     if seed is not None:

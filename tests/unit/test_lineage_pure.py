@@ -120,3 +120,13 @@ def test_commits_that_change_committed_rows_count_as_rewriting_history():
         {"version": 10, "operation": "RESTORE", "operationParameters": {}},
     ]
     assert [c["version"] for c in rewrites(commits)] == [7, 8, 9, 10]
+
+
+def test_every_mart_and_the_attribution_table_is_traceable_by_columns_it_has():
+    from pipelines.core.registry import gold_tables
+    from pipelines.lineage.grains import GRAINS
+
+    built = {t.qualified_name: t for t in gold_tables() if t.schema in ("gold", "gold_intermediate")}
+    assert set(GRAINS) == set(built)  # a new mart needs its grain (pipelines/lineage/grains.py)
+    for name, grain in GRAINS.items():
+        assert set(grain.key) <= set(built[name].column_names), name
