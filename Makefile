@@ -41,8 +41,11 @@ demo: install
 test: install-test chromium  ## the default suite: unit + integration on real Spark/Delta/GX/dbt (~10 min)
 	$(PY) -m pytest -q --durations=15 -m "not slow" $(PYTEST_ARGS)
 
-test-slow: install-test  ## crash/restart, multi-process and end-to-end suites (~10 min; CI runs them)
-	$(PY) -m pytest -q --durations=15 -m slow $(PYTEST_ARGS)
+# The slow modules are mostly subprocesses waiting on JVM start-up, dbt parsing and stream triggers:
+# two workers, each taking whole modules (their module fixtures and in-order steps stay together).
+SLOW_WORKERS ?= 2
+test-slow: install-test  ## crash/restart, multi-process and end-to-end suites (~25 min; CI runs them)
+	$(PY) -m pytest -q --durations=15 -m slow -n $(SLOW_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: install-test  ## unit tests only (small local Spark frames, no streams)
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
