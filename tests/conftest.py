@@ -2,6 +2,7 @@
 pre-built lakehouse (`built_lakehouse`) for the tests that only read a built one."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -79,7 +80,12 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     from pipelines.core.spark_session import build_session
 
     config = make_config(tmp_path_factory.mktemp("session-root"))
-    session = build_session(config)
+    # Under pytest-xdist (make test-slow) the workers start their sessions one at a time: two Ivy
+    # resolutions of the Delta jars into a cold cache at once fail. The folder above basetemp is
+    # shared by the workers of one run.
+    with open(tmp_path_factory.getbasetemp().parent / "spark-session.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        session = build_session(config)
     yield session
     session.stop()
 
