@@ -29,7 +29,9 @@ install: $(VENV)/.installed  ## create .venv and install medallion
 
 install-test: $(VENV)/.installed-test
 
-# Fresh machine -> sample events -> Bronze/Silver/Gold -> metrics printed.
+# Fresh machine -> sample events -> Bronze/Silver/Gold -> metrics printed. The demo's config is the
+# embedded default plus `mode: dev` (generated data: a public key may hash its emails).
+demo: export MEDALLION_CONFIG ?= $(CURDIR)/medallion.demo.yaml
 demo: install
 	$(MED) generate --events $(DEMO_EVENTS) --seed 7 --bad-rate 0.02 --files 4
 	$(MED) run --once

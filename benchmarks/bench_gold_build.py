@@ -147,6 +147,7 @@ def main() -> int:
     root.mkdir(parents=True)
     config_file = root / "medallion.yaml"
     config_file.write_text(yaml.safe_dump({
+        "mode": "dev",  # generated events: the development PII key is fine
         "paths": {"root": str(root / "lakehouse")},
         "spark": {"master": opts.master, "driver_memory": "6g", "shuffle_partitions": 4, "log_level": "ERROR"},
         "gold": {**({"threads": opts.threads} if opts.threads else {})},

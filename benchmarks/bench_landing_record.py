@@ -94,6 +94,7 @@ def main() -> None:
 
     def config(name: str):
         return config_from_dict({
+            "mode": "dev",  # generated events: the development PII key is fine
             "paths": {"root": str(work / name)},
             "spark": {"master": "local[2]", "driver_memory": "3g", "log_level": "ERROR", "shuffle_partitions": 2,
                       "conf": {PARALLEL_LISTING: "1000000"}},

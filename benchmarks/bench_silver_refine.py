@@ -32,6 +32,7 @@ from pipelines.core.config import config_from_dict  # noqa: E402
 
 def _config(root: Path, args: argparse.Namespace):
     return config_from_dict({
+        "mode": "dev",  # generated events: the development PII key is fine
         "paths": {"root": str(root)},
         "spark": {"master": "local[2]", "shuffle_partitions": 2, "driver_memory": args.driver_memory,
                   "log_level": "ERROR"},

@@ -104,6 +104,13 @@ def _cmd_migrate(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _cmd_maintain(args: argparse.Namespace, config: Config) -> int:
+    from pipelines.maintenance import maintain, print_report
+
+    print_report(maintain(config))
+    return 0
+
+
 def _cmd_tables(args: argparse.Namespace, config: Config) -> int:
     from gold.sql_query import write_table
 
@@ -198,6 +205,11 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     p = sub.add_parser("migrate", help="upgrade a warehouse built by an earlier medallion in place")
     p.add_argument("--dry-run", action="store_true", help="list the steps, change nothing")
     commands["migrate"] = _cmd_migrate
+
+    p = sub.add_parser("maintain", help="apply the retention: settings: remove ingested landing files, "
+                                        "OPTIMIZE and VACUUM the tables, prune Data Docs and logs "
+                                        "(safe while the streams run)")
+    commands["maintain"] = _cmd_maintain
 
     p = sub.add_parser("tables", help="list every table medallion owns: where it lives, lineage "
                                       "and personal-data columns (the table registry)")

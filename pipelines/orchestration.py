@@ -19,7 +19,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from bronze.events_raw import STREAM_NAME as INGEST_STREAM, landing_files_pending, start_ingest
 from gold.dbt_build import DbtOutcome, build_gold
-from pipelines.core import delta_io, logs
+from pipelines.core import delta_io, logs, pii_key
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
 from pipelines.core.migrations import open_warehouse
@@ -97,6 +97,8 @@ def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: Sp
         raise PipelineError("UNKNOWN_STAGE", {"stage": ", ".join(unknown), "known": ", ".join(ALL_STAGES)})
     streams = [s for s in stages if s in STREAM_STAGES]
     build = "build" in stages
+    if "refine" in streams:  # the key is required before anything is read (PII_KEY_MISSING)
+        pii_key.resolve(config, announce=False)
     spark = spark or build_session(config)
     open_warehouse(spark, config)
     if "refine" in streams and "ingest" not in streams:

@@ -135,6 +135,8 @@ _PLACEMENTS = ("feed", "sidebar", "search_top", "stories", "inbox", "partner_sit
 _PAGES = ("/", "/pricing", "/product/shoes", "/product/bag", "/blog/summer-sale", "/signup")
 _CITIES = ("Berlin", "München", "Paris", "São Paulo", "Zürich", "Tokyo", "東京", "Toronto", "London")
 _SIGNUP_METHODS = ("email", "google", "apple")
+_USER_AGENTS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64)", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)",
+                "Mozilla/5.0 (X11; Linux x86_64)")
 _COUPONS = ("WELCOME10", "SUMMER", "VIP20")
 _CURRENCY_WEIGHTS = (50, 20, 12, 8, 10)  # USD, EUR, GBP, JPY, CAD
 
@@ -374,6 +376,15 @@ def _layout(events: int, counts: dict[str, int], rng: random.Random) -> dict[int
     return dict(zip(sorted(rng.sample(range(events), len(kinds))), kinds))
 
 
+def _client_of(user_id: str) -> dict[str, str]:
+    """The IP address and user agent a producer tracked for a session (personal data Silver must
+    drop: not on the allow-list). Derived from the user id, not drawn: the random sequence, and so
+    every other generated value, stays what it was before these fields existed."""
+    n = int(hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:8], 16)
+    return {"ip": f"198.51.100.{n % 254 + 1}",  # RFC 5737 documentation range
+            "user_agent": _USER_AGENTS[n % len(_USER_AGENTS)]}
+
+
 def _uuid(rng: random.Random) -> str:
     """A version-4-shaped UUID from the seeded stream (uuid.uuid4 would not be reproducible)."""
     h = "%032x" % rng.getrandbits(128)
@@ -495,6 +506,8 @@ class _Generator:
             ev["utm_campaign"] = campaign.campaign_id
         props = self._properties(etype)
         if props is not None:
+            if etype == "session_start" and user is not None:
+                props.update(_client_of(user.user_id))
             ev["properties"] = props
         return ev
 

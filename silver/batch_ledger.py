@@ -38,6 +38,7 @@ class LedgerEntry:
     # event times in microseconds since the epoch (exact); the table holds them as TIMESTAMPs
     max_event_us: int | None = None
     watermark_us: int | None = None
+    properties_keys_dropped: int | None = None
 
     def check_conservation(self) -> None:
         accounted = self.rows_inserted + self.rows_quarantined + self.rows_duplicate

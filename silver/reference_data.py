@@ -1,4 +1,5 @@
-"""Reference data the standardization needs: channel aliases, FX rates, the PII key.
+"""Reference data the standardization needs: channel aliases, FX rates, the property keys Silver
+keeps, the PII key.
 
 Loaded once at stream start from the data files configured under `refine:` (by default the
 channel aliases in `silver/reference/` and the FX rates seed of the dbt project), and handed to
@@ -6,9 +7,7 @@ the pure transforms as plain values.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -16,13 +15,13 @@ from typing import Any, Mapping
 
 import yaml
 
+from pipelines.core import pii_key
 from pipelines.core.canonical import canonical_channels, read_csv
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
+from pipelines.core.pii_key import PiiKey
 
 log = logging.getLogger(__name__)
-# Used only when the key variable is unset AND `mode: dev`; loudly logged. Never for real data.
-DEV_PII_KEY = "medallion-dev-pii-key-NOT-SECRET"
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,9 @@ class Reference:
 
     channel_aliases: Mapping[str, str]  # lower-case alias -> canonical channel
     fx_rates_usd: Mapping[str, Decimal]  # ISO-4217 code -> USD per unit
-    pii_key: bytes
+    pii_key: PiiKey
+    # keys of `properties` Silver keeps (DESIGN.md: the contract's allow-list); others are dropped
+    property_keys: frozenset[str]
     lateness_hours: float = 1.0
     max_clock_skew_hours: float = 24.0
 
@@ -90,18 +91,13 @@ def load_fx_rates(path: Path) -> dict[str, Decimal]:
     return out
 
 
-def resolve_pii_key(config: Config, env: Mapping[str, str] | None = None) -> bytes:
-    """The HMAC key for `email_hash`: from the environment; a dev key only in `mode: dev`."""
-    env = os.environ if env is None else env
-    var = config.refine.pii_key_env
-    value = env.get(var)
-    if value:
-        return value.encode("utf-8")
-    if config.mode == "dev":
-        log.warning("%s is not set: hashing emails with the built-in DEVELOPMENT key (mode: dev). "
-                    "Hashes are not secret; set %s for real data.", var, var)
-        return DEV_PII_KEY.encode("utf-8")
-    raise PipelineError("PII_KEY_MISSING", {"env": var})
+def load_property_keys(path: Path) -> frozenset[str]:
+    """`keys: [name, ...]`: the property keys Silver keeps."""
+    data = _read_yaml(path, "property key allow-list")
+    keys = data.get("keys") if isinstance(data, dict) else None
+    if not isinstance(keys, list) or not all(isinstance(k, str) and k.strip() == k and k for k in keys):
+        raise PipelineError("REFERENCE_DATA_INVALID", {"file": str(path), "detail": "expected `keys:` with a list of names"})
+    return frozenset(keys)
 
 
 def load_reference(config: Config, env: Mapping[str, str] | None = None) -> Reference:
@@ -109,15 +105,8 @@ def load_reference(config: Config, env: Mapping[str, str] | None = None) -> Refe
     return Reference(
         channel_aliases=load_channel_aliases(Path(rc.channel_aliases)),
         fx_rates_usd=load_fx_rates(Path(rc.fx_rates)),
-        pii_key=resolve_pii_key(config, env),
+        pii_key=pii_key.resolve(config, env),
+        property_keys=load_property_keys(Path(rc.property_keys)),
         lateness_hours=rc.lateness_hours,
         max_clock_skew_hours=rc.max_clock_skew_hours,
     )
-
-
-def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
-    """HMAC-SHA256 inner/outer padded keys (RFC 2104), for computing HMAC in Spark SQL."""
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(64, b"\0")
-    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)

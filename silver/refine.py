@@ -12,7 +12,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from pipelines.core import checkpoints, delta_io
+from pipelines.core import checkpoints, delta_io, pii_key
 from pipelines.core.catalog import delta_table_exists
 from pipelines.core.config import Config, is_uri
 from pipelines.core.errors import PipelineError
@@ -47,12 +47,17 @@ def docs_dir(config: Config) -> str | None:
 
 
 def read_bronze(spark: SparkSession, config: Config) -> DataFrame:
-    """bronze.events_raw as a stream, in bounded micro-batches (the table must exist)."""
+    """bronze.events_raw as a stream, in bounded micro-batches (the table must exist).
+
+    `skipChangeCommits`: Bronze is append-only, except for the audited rewrites of an erasure
+    (which redact lines already refined; their Silver rows are redacted by the same command) and
+    for maintenance (OPTIMIZE commits carry no data change and are skipped anyway). Without it
+    the stream would stop at the first rewrite."""
     location = BRONZE_EVENTS_RAW.location(config)
     if not delta_table_exists(spark, location):
         raise PipelineError("TABLE_NOT_FOUND", {"path": location})
-    reader = spark.readStream.format("delta").option(
-        "maxFilesPerTrigger", config.refine.max_files_per_trigger)
+    reader = (spark.readStream.format("delta").option("skipChangeCommits", "true")
+              .option("maxFilesPerTrigger", config.refine.max_files_per_trigger))
     if config.refine.max_bytes_per_trigger:
         reader = reader.option("maxBytesPerTrigger", f"{config.refine.max_bytes_per_trigger}b")
     return reader.load(location)
@@ -71,10 +76,12 @@ def start_refine(spark: SparkSession, config: Config, run_id: str, *, continuous
                                         stage="refine")
     suite = load_gate_suite(config)
     gate = QualityGate(suite, docs_dir=docs_dir(config), pandas_max_rows=config.refine.gx_pandas_max_rows)
-    batch_fn = RefineBatch(config, run_id, reference=load_reference(config), gate=gate,
-                           on_table_written=on_table_written)
-    log.info("silver refine: suite %s (%s) from %s (%s)", suite.name, suite.digest, suite.path,
-             "continuous" if continuous else "once")
+    reference = load_reference(config)
+    pii_key.install(spark, reference.pii_key)
+    batch_fn = RefineBatch(config, run_id, reference=reference, gate=gate, on_table_written=on_table_written)
+    log.info("silver refine: suite %s (%s) from %s (%s); emails hashed with key %s from %s", suite.name,
+             suite.digest, suite.path, "continuous" if continuous else "once", reference.pii_key.key_id,
+             reference.pii_key.source)
     return start_foreach_batch(
         source, STREAM_NAME, batch_fn, checkpoint=config.checkpoint(STREAM_NAME), continuous=continuous,
         trigger_interval_seconds=config.refine.trigger_interval_seconds)

@@ -38,9 +38,10 @@ from silver.agreement import check_agreement
 from silver.dedup import classify_duplicates, duplicate_suspects, first_occurrences
 from silver.gx_engine import ROW_ID, GateResult, QualityGate
 from silver.lineage import BatchLineage, to_table_rows
+from silver.masking import masked_raw_line
 from silver.predicates import FAILED_COL, FLAGGED_COL, REASONS_COL, flag_rows, mark_flagged
 from silver.reference_data import Reference
-from silver.standardize import standardize
+from silver.standardize import PROPERTIES_DROPPED, standardize
 from silver.watermark import accepted_so_far, later, to_datetime, watermark_micros
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class DedupCounts:
     conflicting: int
     late: int
     max_event_us: int | None  # highest event time among the new events (microseconds)
+    properties_dropped: int  # property keys off the allow-list, over the new events
 
 
 def count_duplicates(dedup: Deduplicated) -> DedupCounts:
@@ -142,10 +144,12 @@ def count_duplicates(dedup: Deduplicated) -> DedupCounts:
         F.sum(F.col("is_conflicting").cast("int")).alias("conflicting"),
         F.sum((~F.col("is_duplicate") & F.col("is_late")).cast("int")).alias("late"),
         F.max(F.when(~F.col("is_duplicate"), F.unix_micros("event_ts"))).alias("max_event_us"),
+        F.sum(F.when(~F.col("is_duplicate"), F.col(PROPERTIES_DROPPED))).alias("properties_dropped"),
     ).first()
     return DedupCounts(accepted=int(totals["accepted"]), duplicates=int(totals["dup"] or 0),
                        conflicting=int(totals["conflicting"] or 0), late=int(totals["late"] or 0),
-                       max_event_us=totals["max_event_us"])
+                       max_event_us=totals["max_event_us"],
+                       properties_dropped=int(totals["properties_dropped"] or 0))
 
 
 class RefineBatch:
@@ -284,7 +288,7 @@ class RefineBatch:
             rows_duplicate=counts.duplicates, rows_duplicate_conflicting=counts.conflicting,
             rows_late=counts.late, gx_seconds=round(gate.seconds, 3), batch_seconds=0.0,
             processed_at=ctx.processed_at, max_event_us=later(accepted_before, counts.max_event_us),
-            watermark_us=watermark)
+            watermark_us=watermark, properties_keys_dropped=counts.properties_dropped)
         entry.check_conservation()
         return entry
 
@@ -296,12 +300,16 @@ class RefineBatch:
         if entry.rows_inserted:
             writes[SILVER_EVENTS.qualified_name] = to_table_rows(first_occurrences(
                 dedup.accepted, dedup.suspects, broadcast=dedup.broadcast_suspects), SILVER_EVENTS, ctx.lineage)
-        if entry.rows_quarantined:  # the Bronze rows (raw line included) joined to their reasons
+        if entry.rows_quarantined:  # the Bronze rows joined to their reasons, the raw line masked
             reasons = rejections.rows.select(ROW_ID, REASONS_COL, "event_id")
             if entry.rows_quarantined <= BROADCAST_MAX_ROWS:
                 reasons = F.broadcast(reasons)
+            quarantined = batch.join(reasons, ROW_ID).withColumns({
+                "raw": masked_raw_line(F.col("raw")),
+                "raw_bytes": F.lit(None).cast("binary"),  # the original bytes stay in Bronze only
+            })
             writes[SILVER_EVENTS_QUARANTINE.qualified_name] = to_table_rows(
-                batch.join(reasons, ROW_ID), SILVER_EVENTS_QUARANTINE, ctx.lineage)
+                quarantined, SILVER_EVENTS_QUARANTINE, ctx.lineage)
         if entry.rows_duplicate:
             writes[SILVER_EVENTS_DUPLICATES.qualified_name] = to_table_rows(
                 dedup.classified.filter(F.col("is_duplicate")), SILVER_EVENTS_DUPLICATES, ctx.lineage)

@@ -5,7 +5,9 @@ row per Bronze row (never drops one), with
 - the Silver payload columns, standardized (see DESIGN.md "Event contract v1"): event_type
   lower-case; event_ts to UTC from ISO-8601-with-offset or epoch milliseconds; channel aliases
   mapped to the canonical set (`unknown` when unmapped); email -> keyed HMAC-SHA256 `email_hash`
-  (the address itself is never carried forward); amounts to DECIMAL(18,4) and to USD;
+  (the address itself is never carried forward; the key is read in the JVM, never a literal of
+  the plan, see pipelines.core.pii_key) with the key's id; `properties` reduced to the keys on the
+  contract's allow-list (`_properties_dropped` counts the others); amounts to DECIMAL(18,4) and to USD;
 - the evidence columns the expectation suite checks (`_utf8_valid`, `_json_ok`, `_record_bytes`,
   `event_ts_raw`, `revenue_raw`, `cost_raw`, `_within_clock_skew`: the event time is at most
   `refine.max_clock_skew_hours` ahead of the ingestion time), so every reason code is a plain
@@ -22,12 +24,14 @@ from pyspark.sql import Column, DataFrame, functions as F
 from pipelines.core.canonical import unknown_channel
 from pipelines.core.tables import AMOUNT_TYPE, FX_TYPE
 from silver.contract import CORRUPT_RECORD, RAW_SCHEMA
-from silver.reference_data import Reference, hmac_pads
+from pipelines.core.pii_key import hmac_expression
+from silver.reference_data import Reference
 
 # ISO-8601 date-time that states its offset (`Z`, `+02:00`, `+0200`, `+02`); no offset = invalid.
 ISO_WITH_OFFSET = (r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
                    r"([Zz]|[+-]\d{2}(:?\d{2})?)$")
 EPOCH_MILLIS = r"^-?\d{1,16}$"
+PROPERTIES_TYPE = "MAP<STRING, VARIANT>"
 NUMERIC = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 # Plausible event times; anything outside is `invalid_timestamp` (e.g. epoch seconds sent as ms).
 MIN_EVENT_TS = "2000-01-01 00:00:00"
@@ -43,6 +47,8 @@ TRIMMED_FIELDS = {
 BRONZE_LINEAGE = ("raw", "raw_bytes", "_bronze_id", "_source", "_ingested_at", "_ingest_batch_id")
 EVIDENCE_COLUMNS = ("_utf8_valid", "_json_ok", "_record_bytes", "event_ts_raw", "revenue_raw", "cost_raw",
                     "_within_clock_skew")
+# keys dropped from the row's properties (not on the allow-list); summed into the batch ledger
+PROPERTIES_DROPPED = "_properties_dropped"
 
 
 def clean_text(col: Column) -> Column:
@@ -69,11 +75,17 @@ def parse_amount(raw: Column) -> Column:
     return F.when(raw.rlike(NUMERIC), raw.try_cast(AMOUNT_TYPE))
 
 
-def hmac_sha256_hex(message: Column, key: bytes) -> Column:
-    """HMAC-SHA256(key, message) as lower-case hex, as a Spark expression (RFC 2104)."""
-    ipad, opad = hmac_pads(key)
-    inner = F.unhex(F.sha2(F.concat(F.unhex(F.lit(ipad.hex())), F.encode(message, "UTF-8")), 256))
-    return F.sha2(F.concat(F.unhex(F.lit(opad.hex())), inner), 256)
+def allowed_properties(properties: Column, keys: frozenset[str]) -> tuple[Column, Column]:
+    """(the properties JSON with only the allow-listed keys, NULL when none is left; how many keys
+    were dropped). Values keep their JSON types (parsed as VARIANT). A `properties` that is not a
+    JSON object is dropped whole and counts as one."""
+    parsed = F.from_json(properties, PROPERTIES_TYPE)
+    allowed = F.array(*[F.lit(k) for k in sorted(keys)]) if keys else F.array().cast("array<string>")
+    kept = F.map_filter(parsed, lambda k, _v: F.array_contains(allowed, k))
+    dropped = (F.when(properties.isNull(), F.lit(0))
+               .when(parsed.isNull(), F.lit(1))
+               .otherwise(F.size(parsed) - F.size(kept)))
+    return F.when(F.size(kept) > 0, F.to_json(kept)), dropped
 
 
 def normalize_email(email: Column) -> Column:
@@ -118,8 +130,10 @@ def standardize(bronze: DataFrame, reference: Reference, watermark_us: int | Non
         "*",
         event_ts.alias("event_ts"),
         canonical_channel(F.col("channel_raw"), reference.channel_aliases).alias("channel"),
-        F.when(F.col("_email_norm").isNotNull(),
-               hmac_sha256_hex(F.col("_email_norm"), reference.pii_key)).alias("email_hash"),
+        hmac_expression(F.col("_email_norm"), reference.pii_key).alias("email_hash"),
+        F.when(F.col("_email_norm").isNotNull(), F.lit(reference.pii_key.key_id)).alias("email_hash_key_id"),
+        *[c.alias(n) for c, n in zip(allowed_properties(F.col("properties"), reference.property_keys),
+                                     ("_properties_kept", PROPERTIES_DROPPED))],
         parse_amount(F.col("revenue_raw")).alias("revenue"),
         parse_amount(F.col("cost_raw")).alias("cost"),
         fx_rate.alias("fx_rate_usd"),
@@ -136,7 +150,8 @@ def standardize(bronze: DataFrame, reference: Reference, watermark_us: int | Non
         "revenue", "cost", "currency", "fx_rate_usd",
         usd("revenue").alias("revenue_usd"),
         usd("cost").alias("cost_usd"),
-        "utm_source", "utm_medium", "utm_campaign", "properties",
+        "utm_source", "utm_medium", "utm_campaign", F.col("_properties_kept").alias("properties"),
+        "email_hash_key_id", PROPERTIES_DROPPED,
         (F.lit(False) if watermark_us is None else
          F.coalesce(F.unix_micros("event_ts") < F.lit(watermark_us), F.lit(False))).alias("is_late"),
     )

@@ -26,6 +26,8 @@ if [[ "$MODE" == "embedded" ]]; then
   rm -rf "$ROOT/lakehouse"
   export MEDALLION_ROOT="$ROOT/lakehouse" MEDALLION_WAREHOUSE="$ROOT/lakehouse/warehouse"
   export MEDALLION_SPARK_MASTER="${MEDALLION_SPARK_MASTER:-local[2]}"
+  # generated events: the demo's config (mode: dev) may hash their emails with the development key
+  export MEDALLION_CONFIG="${MEDALLION_CONFIG:-$REPO/medallion.demo.yaml}"
   "$VENV_BIN/medallion" generate --events "$EVENTS" --seed 7 --bad-rate 0.02 --files 4
   "$VENV_BIN/medallion" run --once
   "${DBT[@]}" source freshness "${DBT_DIRS[@]}" --output "$ARTIFACTS/target/sources.json"

@@ -182,24 +182,23 @@
 
 {#- Complete a `changes` plan whose keys are too many to list (users): the model filters its
     inputs with a join on `keys_sql` itself; here they are counted, and the keys that no longer
-    exist in `current_sql` (e.g. an erased user id) become the MERGE's literal delete list. -#}
+    exist in `current_sql` (e.g. an erased user id) are deleted by the MERGE through `vanished_sql`
+    (tombstone rows in its source, macros/merge.sql), never as literals: a MERGE's predicates are
+    kept in the Delta log, and these keys are personal data. -#}
 {% macro plan_changed_keys(plan, keys_sql, current_sql, column) %}
     {%- if plan.mode != 'changes' -%}
         {{ return(plan) }}
     {%- endif -%}
+    {%- set vanished_sql -%}
+        select changed_keys.{{ column }}
+        from (select distinct {{ column }} from ({{ keys_sql }}) as k where {{ column }} is not null) as changed_keys
+        left anti join (select distinct {{ column }} from ({{ current_sql }}) as c) as current_keys
+            on current_keys.{{ column }} = changed_keys.{{ column }}
+    {%- endset -%}
     {%- set query -%}
-        with changed as (
-            select distinct {{ column }} from ({{ keys_sql }}) as changed_keys
-            where {{ column }} is not null
-        ),
-        present as (
-            select distinct {{ column }} from ({{ current_sql }}) as current_keys
-        )
         select
-            count(*) as n_keys,
-            to_json(collect_list(case when present.{{ column }} is null then changed.{{ column }} end)) as vanished
-        from changed
-        left join present on present.{{ column }} = changed.{{ column }}
+            (select count(distinct {{ column }}) from ({{ keys_sql }}) as changed_keys where {{ column }} is not null) as n_keys,
+            (select count(*) from ({{ vanished_sql }}) as vanished) as n_vanished
     {%- endset -%}
     {%- set row = run_query(query).rows[0] -%}
     {%- if (row['n_keys'] | int) == 0 -%}
@@ -207,13 +206,9 @@
                             'reason': 'no change of versions ' ~ plan.from_version ~ '..' ~ plan.to_version ~ ' touches this model'}) -%}
         {{ return(plan) }}
     {%- endif -%}
-    {%- set vanished = fromjson(row['vanished'] or '[]', []) -%}
-    {%- set literals = [] -%}
-    {%- for key in vanished -%}
-        {%- do literals.append(sql_value(key)) -%}
-    {%- endfor -%}
-    {%- do plan.update({'keys': row['n_keys'] | int,
-                        'delete_when': ('DBT_INTERNAL_DEST.' ~ column ~ ' in (' ~ (literals | join(', ')) ~ ')') if literals else none}) -%}
+    {%- do plan.update({'keys': row['n_keys'] | int, 'vanished_keys': row['n_vanished'] | int,
+                        'vanished_sql': vanished_sql if (row['n_vanished'] | int) > 0 else none,
+                        'vanished_key': column}) -%}
     {{ return(plan) }}
 {% endmacro %}
 

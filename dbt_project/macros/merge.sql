@@ -8,8 +8,10 @@
       - changes:   the plan's literal key predicate (e.g. `date_day in (date'...', ...)`) joins the
                    ON clause, letting Delta skip files of other keys, and keys it covers that the
                    recomputation no longer produces are deleted (`when not matched by source and
-                   <predicate> then delete`), e.g. a conversion that moved to another campaign or
-                   an erased user id;
+                   <predicate> then delete`), e.g. a conversion that moved to another campaign;
+                   keys that are personal data (an erased user id) are never literals: the plan's
+                   `vanished_sql` selects their rows from the target as tombstones in the MERGE's
+                   source, which `when matched` deletes (a MERGE's predicates stay in the Delta log);
       - full:      inside an existing table, every key the recomputation no longer produces is
                    deleted, so the table ends up as a full refresh would leave it.
 -#}
@@ -40,11 +42,27 @@
         {%- do predicates.append(plan.merge_on) -%}
     {%- endif -%}
 
+    {%- set vanished_sql = plan.vanished_sql if plan is not none else none -%}
+    {%- set all_columns = dest_columns | map(attribute='quoted') | list -%}
+
     {{ sql_header if sql_header is not none }}
 
     merge into {{ target }} as DBT_INTERNAL_DEST
+        {%- if vanished_sql %}
+        using (
+            select {{ all_columns | join(', ') }}, false as _medallion_vanished from {{ source }}
+            union all
+            select {{ all_columns | join(', ') }}, true as _medallion_vanished from {{ target }}
+            where {{ plan.vanished_key }} in (select {{ plan.vanished_key }} from ({{ vanished_sql }}) as vanished)
+        ) as DBT_INTERNAL_SOURCE
+        {%- else %}
         using {{ source }} as DBT_INTERNAL_SOURCE
+        {%- endif %}
         on {{ predicates | join(' and ') }}
+        {%- if vanished_sql %}
+
+        when matched and DBT_INTERNAL_SOURCE._medallion_vanished then delete
+        {%- endif %}
 
         when matched and not (
             {%- for column_name in update_columns %}
@@ -57,7 +75,12 @@
             {%- if not loop.last %}, {%- endif %}
             {%- endfor %}
 
+        {%- if vanished_sql %}
+        when not matched and not DBT_INTERNAL_SOURCE._medallion_vanished then insert ({{ all_columns | join(', ') }})
+            values ({% for c in all_columns %}DBT_INTERNAL_SOURCE.{{ c }}{% if not loop.last %}, {% endif %}{% endfor %})
+        {%- else %}
         when not matched then insert *
+        {%- endif %}
         {%- if delete_when == 'true' %}
 
         when not matched by source then delete

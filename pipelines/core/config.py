@@ -121,12 +121,15 @@ class RefineConfig:
     # Events more than this far ahead of their ingestion time are quarantined `future_timestamp`
     # (a producer's wrong clock or unit), so no single event can claim a date still to come.
     max_clock_skew_hours: float = field(default=24.0, metadata=_min(0.0))
-    # Environment variable holding the HMAC key for email_hash (a dev key is used only in mode: dev).
+    # Environment variable holding the HMAC key for email_hash; required unless `mode: dev`
+    # (which hashes with a public development key). README: rotating the key.
     pii_key_env: str = "MEDALLION_PII_KEY"
-    # Reference data: channel aliases (YAML) and USD FX rates (the dbt seed CSV, or a YAML file).
+    # Reference data: channel aliases (YAML), USD FX rates (the dbt seed CSV, or a YAML file) and
+    # the allow-list of `properties` keys Silver keeps (the others are dropped and counted).
     channel_aliases: str = field(default="{project}/silver/reference/channel_aliases.yaml",
                                  metadata=_path())
     fx_rates: str = field(default="{project}/dbt_project/seeds/fx_rates_usd.csv", metadata=_path())
+    property_keys: str = field(default="{project}/silver/reference/property_keys.yaml", metadata=_path())
     # Expectation suites (one data file per Silver table).
     expectations_dir: str = field(default="{project}/expectations", metadata=_path())
     # GX validates a batch (and lists the flagged rows' ids) on its pandas engine up to this many
@@ -169,16 +172,53 @@ class StatusConfig:
 
 
 @dataclass(frozen=True)
+class DeltaRetention:
+    """How long a layer's tables keep history (`medallion maintain` sets the table properties and
+    vacuums; time travel, `trace --as-of-build` included, reaches back this far at most)."""
+
+    # Delta log entries (`delta.logRetentionDuration`), removed at checkpoints once expired
+    log_days: float = field(default=30.0, metadata=_min(1.0))
+    # data files no longer in the table (`delta.deletedFileRetentionDuration`): VACUUM removes them
+    # once older; at least a day, so a stream or reader still planning on them keeps them
+    deleted_file_days: float = field(default=7.0, metadata=_min(1.0))
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """What `medallion maintain` removes, and when (README "Retention and maintenance")."""
+
+    # landing files (and archived copies under ingest.archive_dir) this many days after the ingest
+    # batch that took them committed; 0 = at the next maintain. Never before their batch committed.
+    landing_days: float = field(default=7.0, metadata=_min(0.0))
+    bronze: DeltaRetention = field(default_factory=DeltaRetention)
+    silver: DeltaRetention = field(default_factory=DeltaRetention)  # silver.* tables
+    audit: DeltaRetention = field(default_factory=DeltaRetention)  # audit.* ledgers and GX results
+    gold: DeltaRetention = field(default_factory=DeltaRetention)  # gold*, dbt-built
+    # GX Data Docs validation pages (refine.docs_dir) older than this
+    data_docs_days: float = field(default=30.0, metadata=_min(0.0))
+    # rotated log files (logs/medallion-*.log) not written for this long; the active log is
+    # rotated by maintain once its oldest line is older
+    logs_days: float = field(default=30.0, metadata=_min(0.0))
+
+    def for_layer(self, schema: str) -> DeltaRetention:
+        """The Delta retention of a warehouse schema (gold, gold_intermediate, ... -> gold)."""
+        return self.gold if schema.startswith("gold") else getattr(self, schema)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; `source` names the file it came from (for error messages)."""
 
-    mode: str = field(default="dev", metadata=_choices("dev", "prod"))
+    # `dev` only when a config says so: it lets Silver hash emails with a public development key
+    # when the PII key variable is unset (the demo's medallion.demo.yaml); otherwise the key is required.
+    mode: str = field(default="prod", metadata=_choices("dev", "prod"))
     paths: PathsConfig = field(default_factory=PathsConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     gold: GoldConfig = field(default_factory=GoldConfig)
     refine: RefineConfig = field(default_factory=RefineConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     source: str = field(default=BUILTIN, metadata={"internal": True})
 
     @property

@@ -8,7 +8,7 @@ from pipelines.core.config import Config
 from pipelines.core.registry import TableSpec, Writer, quote
 
 # The warehouse layout version this code creates tables at (see pipelines.core.migrations).
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def create_table(spark: SparkSession, config: Config, spec: TableSpec) -> bool:
@@ -50,3 +50,19 @@ def append_once(df: DataFrame, location: str, *, app_id: str, batch_id: int, met
         .option("userMetadata", metadata)
         .save(location)
     )
+
+
+def set_properties(spark: SparkSession, location: str, props: dict[str, str]) -> None:
+    """`ALTER TABLE ... SET TBLPROPERTIES` (one commit)."""
+    assignments = ", ".join(f"'{k}' = '{quote(v)}'" for k, v in props.items())
+    spark.sql(f"ALTER TABLE delta.`{location}` SET TBLPROPERTIES ({assignments})")
+
+
+def checkpoint(spark: SparkSession, location: str) -> None:
+    """Write a checkpoint of the table's current version now (Delta writes one every
+    `delta.checkpointInterval` commits by itself). Statistics and expired log files are dropped
+    at checkpoints (see registry.TableSpec.statistics_properties), so a change of either takes
+    effect here rather than some commits later. Delta has no SQL for it: its JVM API."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, location).checkpoint()

@@ -53,8 +53,12 @@ _MESSAGES: dict[str, str] = {
     # Silver refine (silver/)
     "REFERENCE_DATA_INVALID": "reference data file {file} is invalid: {detail}",
     "PII_KEY_MISSING": (
-        "the HMAC key for email hashing is not set: export {env}=<secret> (a development key is "
-        "only used with `mode: dev`)"
+        "the HMAC key for email hashing is not set: export {env}=<secret> (only a config that says "
+        "`mode: dev` hashes with the public development key; config: {file})"
+    ),
+    "PII_KEY_NOT_INSTALLED": (
+        "Spark cannot compute email hashes with the PII key: {detail}. On a cluster the executors "
+        "get it from spark.executor.extraJavaOptions (README: PII key)"
     ),
     "EXPECTATION_SUITE_INVALID": "expectation suite {file} is invalid: {detail}",
     "QUALITY_GATE_FAILED": (

@@ -24,7 +24,7 @@ from typing import Callable
 
 from pyspark.sql import SparkSession
 
-from pipelines.core import storage
+from pipelines.core import delta_io, storage
 from pipelines.core.catalog import delta_table_exists
 from pipelines.core.config import Config, join_path
 from pipelines.core.delta_io import SCHEMA_VERSION
@@ -92,6 +92,29 @@ def _add_ledger_columns(version: int) -> Callable[[SparkSession, Config], None]:
     return apply
 
 
+def _personal_data_at_rest(spark: SparkSession, config: Config) -> None:
+    """Version 6: silver.events.email_hash_key_id and audit.batch_ledger.properties_keys_dropped
+    added (NULL on earlier rows); no min/max statistics on personal-data columns in any table,
+    Gold's included, and a checkpoint at once, which holds statistics only for the remaining
+    columns (registry.TableSpec.statistics_properties); every pipeline table stamped 6."""
+    for spec in stored_tables():
+        location = spec.location(config)
+        if not delta_table_exists(spark, location):
+            continue
+        props = spec.statistics_properties()
+        if spec.writer != Writer.DBT:
+            present = {f.name for f in spark.read.format("delta").load(location).schema.fields}
+            added = [c for c in spec.columns if c.name not in present]
+            if added:  # declared order: the new columns are the last ones
+                spark.sql(f"ALTER TABLE delta.`{location}` ADD COLUMNS ("
+                          + ", ".join(c.ddl() for c in added) + ")")
+            props[SCHEMA_VERSION_PROPERTY] = "6"
+        if props:
+            delta_io.set_properties(spark, location, props)
+        if spec.personal_columns():
+            delta_io.checkpoint(spark, location)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "stamp every pipeline table with medallion.schema_version", _stamp_schema_version),
     Migration(3, "enable the change data feed of silver.events (change-driven Gold builds)",
@@ -100,6 +123,9 @@ MIGRATIONS: tuple[Migration, ...] = (
               _add_ledger_columns(4)),
     Migration(5, "add audit.batch_ledger.max_event_ts and watermark (late = older than the "
                  "stream's watermark)", _add_ledger_columns(5)),
+    Migration(6, "personal data at rest: no statistics on personal-data columns (checkpointed), "
+                 "add silver.events.email_hash_key_id and audit.batch_ledger.properties_keys_dropped",
+              _personal_data_at_rest),
 )
 
 

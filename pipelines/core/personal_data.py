@@ -3,7 +3,8 @@
 A contract field's class is that of the silver.events column of the same name (the registry),
 except the fields Silver keeps only transformed (`email` -> `email_hash`), declared here. Fields
 outside the contract are unknown, so masked too; a line that is not a JSON object has its
-email-shaped strings masked.
+email-shaped strings masked. The quarantine keeps its lines masked the same way, in Spark
+(silver/masking.py, checked against this by tests/unit/test_personal_data.py).
 """
 from __future__ import annotations
 
@@ -11,6 +12,15 @@ import json
 from pipelines.core.contract import FIELDS
 from pipelines.core.logs import EMAIL
 from pipelines.core.registry import PersonalData
+
+UNKNOWN_FIELD = "<unknown field>"
+EMAIL_MASK = "<email>"
+
+
+def placeholder(cls: PersonalData) -> str:
+    """What replaces a masked field's value."""
+    return f"<{cls.value}>"
+
 
 # Contract fields Silver does not keep under their own name, with their class (DESIGN.md: the
 # email is personal data; Silver keeps only its keyed hash).
@@ -34,15 +44,15 @@ def mask_raw_line(raw: str | None, classes: frozenset[PersonalData] = frozenset(
     except ValueError:
         doc = None
     if not isinstance(doc, dict):
-        return EMAIL.sub("<email>", raw)
+        return EMAIL.sub(EMAIL_MASK, raw)
     known = raw_field_classes()
     masked = {}
     for name, value in doc.items():
         cls = known.get(name)
         if cls is None:
-            masked[name] = "<unknown field>" if value is not None else None
+            masked[name] = UNKNOWN_FIELD if value is not None else None
         elif cls in classes and value is not None:
-            masked[name] = f"<{cls.value}>"
+            masked[name] = placeholder(cls)
         else:
             masked[name] = value
-    return EMAIL.sub("<email>", json.dumps(masked, ensure_ascii=False, separators=(",", ":")))
+    return EMAIL.sub(EMAIL_MASK, json.dumps(masked, ensure_ascii=False, separators=(",", ":")))

@@ -26,6 +26,14 @@ from pipelines.core.errors import PipelineError
 # Table property every table created from the registry carries: the warehouse layout version it
 # was created or last migrated at (see pipelines.core.migrations).
 SCHEMA_VERSION_PROPERTY = "medallion.schema_version"
+# Column types Delta keeps min/max statistics for (it refuses others, e.g. BOOLEAN, BINARY, ARRAY,
+# in dataSkippingStatsColumns).
+STATISTICS_TYPES = ("STRING", "BIGINT", "INT", "SMALLINT", "TINYINT", "DOUBLE", "FLOAT", "DECIMAL",
+                    "DATE", "TIMESTAMP")
+# Checkpoints of tables holding personal data: statistics as a typed struct of the configured
+# statistics columns only, not the JSON string copied from each file's commit.
+PRIVATE_CHECKPOINT_PROPERTIES = {"delta.checkpoint.writeStatsAsJson": "false",
+                                 "delta.checkpoint.writeStatsAsStruct": "true"}
 
 
 class PersonalData(str, enum.Enum):
@@ -68,7 +76,7 @@ class TableSpec:
     partitioned_by: tuple[str, ...] = ()
     checks: Mapping[str, str] = field(default_factory=dict)  # name -> SQL boolean expression
     properties: Mapping[str, str] = field(default_factory=dict)
-    # Columns Delta keeps min/max statistics for (None: Delta's default, the first 32 columns).
+    # Columns Delta keeps min/max statistics for, as declared (None: see statistics_columns).
     stats_columns: tuple[str, ...] | None = None
     kind: str = "table"  # or "view" (dbt staging models: no storage of their own)
 
@@ -98,6 +106,20 @@ class TableSpec:
         wanted = set(classes) or {PersonalData.DIRECT, PersonalData.PSEUDONYMOUS}
         return tuple(c.name for c in self.columns if c.personal_data in wanted)
 
+    def statistics_columns(self) -> tuple[str, ...] | None:
+        """The columns Delta keeps min/max statistics for (`delta.dataSkippingStatsColumns`).
+
+        Statistics are stored in the Delta log, which is hard to rewrite, so never a personal-data
+        column: the declared ones (the registry refuses a personal one), else, for a table holding
+        personal data, every other column of a type Delta has statistics for; None (Delta's
+        default, the first 32 columns) for a table without personal data."""
+        if self.stats_columns is not None:
+            return self.stats_columns
+        if not self.personal_columns():
+            return None
+        return tuple(c.name for c in self.columns
+                     if c.personal_data == PersonalData.NONE and c.type.upper().startswith(STATISTICS_TYPES))
+
     def struct_ddl(self) -> str:
         """`name TYPE, ...`: the schema string for `spark.createDataFrame` of this table's rows."""
         return ", ".join(f"{c.name} {c.type}" for c in self.columns)
@@ -106,11 +128,23 @@ class TableSpec:
         """Every TBLPROPERTY of the table as created: declared properties, statistics columns,
         CHECK constraints (`delta.constraints.<name>`, one commit with the CREATE) and the layout
         version."""
-        props = {"medallion.layer": self.schema, **self.properties}
-        if self.stats_columns is not None:
-            props["delta.dataSkippingStatsColumns"] = ",".join(self.stats_columns)
+        props = {"medallion.layer": self.schema, **self.properties, **self.statistics_properties()}
         props.update({f"delta.constraints.{name.lower()}": expr for name, expr in self.checks.items()})
         props[SCHEMA_VERSION_PROPERTY] = str(schema_version)
+        return props
+
+
+    def statistics_properties(self) -> dict[str, str]:
+        """`delta.dataSkippingStatsColumns` (see statistics_columns) and, for a table holding
+        personal data, checkpoints that keep statistics only as a struct of those columns: the
+        checkpoint after the property changes drops the statistics older files had on other
+        columns (their JSON copies go with the log retention)."""
+        columns = self.statistics_columns()
+        if columns is None:
+            return {}
+        props = {"delta.dataSkippingStatsColumns": ",".join(columns)}
+        if self.personal_columns():
+            props.update(PRIVATE_CHECKPOINT_PROPERTIES)
         return props
 
 

@@ -63,6 +63,20 @@ def _jar_cached(config: Config, coordinate: str) -> bool:
     return (ivy_dir(config) / "jars" / f"{group}_{artifact}-{ver}.jar").is_file()
 
 
+def _executor_pii_key_option(config: Config, conf: dict[str, str]) -> dict[str, str]:
+    """`spark.executor.extraJavaOptions` with the PII key's `-D` option added (Spark redacts it in
+    the UI and event logs: the value matches its default `spark.redaction.regex`); nothing when no
+    key is configured (only refine needs one, and it says so)."""
+    from pipelines.core import pii_key
+
+    try:
+        key = pii_key.resolve(config, announce=False)
+    except PipelineError:
+        return {}
+    name = "spark.executor.extraJavaOptions"
+    return {name: " ".join(o for o in (conf.get(name, ""), pii_key.executor_java_option(key)) if o)}
+
+
 def build_session(config: Config, *, app_suffix: str = "") -> "SparkSession":
     """Create (or return the running) SparkSession for this config.
 
@@ -106,7 +120,10 @@ def build_session(config: Config, *, app_suffix: str = "") -> "SparkSession":
     )
     if local:
         builder = builder.config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-    for key, value in extra_conf(config).items():
+    conf = extra_conf(config)
+    if not local:  # executors in other JVMs read the PII key from a system property (pii_key)
+        conf.update(_executor_pii_key_option(config, conf))
+    for key, value in conf.items():
         builder = builder.config(key, value)
     builder = configure_spark_with_delta_pip(builder, extra_packages=list(sc.packages))
     try:

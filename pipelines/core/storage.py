@@ -72,3 +72,23 @@ def create_exclusive(spark: SparkSession, path: str, text: str) -> bool:
 def delete(spark: SparkSession, path: str) -> None:
     fs, hpath = _fs_and_path(spark, path)
     fs.delete(hpath, False)
+
+
+def list_files(spark: SparkSession, directory: str, *, recursive: bool = False) -> list[tuple[str, int, int]]:
+    """(path, size in bytes, modification time in ms) of the files under `directory` (none when it
+    does not exist)."""
+    fs, hpath = _fs_and_path(spark, directory)
+    if not fs.exists(hpath):
+        return []
+    found = []
+    files = fs.listFiles(hpath, recursive)
+    while files.hasNext():
+        status = files.next()
+        found.append((str(status.getPath().toString()), int(status.getLen()), int(status.getModificationTime())))
+    return found
+
+
+def delete_file(spark: SparkSession, path: str) -> bool:
+    """Delete one file; False when it was not there (already removed)."""
+    fs, hpath = _fs_and_path(spark, path)
+    return bool(fs.delete(hpath, False))

@@ -59,6 +59,10 @@ def _table(qualified_name: str, entry: Mapping[str, Any]) -> TableSpec:
     if len(names) != len(columns) or not referenced <= names:
         raise _invalid(f"{qualified_name}: duplicate columns, or partition/stats columns it lacks")
     stats = entry.get("stats_columns")
+    personal = {c.name for c in columns if c.personal_data != PersonalData.NONE}
+    if personal & set(stats or ()):
+        raise _invalid(f"{qualified_name}: statistics on personal-data columns {sorted(personal & set(stats))} "
+                       "(they would sit in the Delta log)")
     return TableSpec(
         schema=schema, name=name, writer=Writer(entry["writer"]), comment=str(entry["comment"]),
         columns=columns, partitioned_by=tuple(entry.get("partitioned_by", ())),

@@ -297,7 +297,8 @@ def _short(value: Any, width: int = 100) -> str:
 # an existing warehouse (test_previous_version checks the upgraded tables have them); empty it
 # when PREVIOUS_COMMIT moves past them.
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "audit.batch_ledger": ("max_event_ts", "watermark"),
+    "silver.events": ("email_hash_key_id",),
+    "audit.batch_ledger": ("properties_keys_dropped",),
 }
 
 
@@ -355,20 +356,62 @@ def _masked(columns: Sequence[str], where: Callable[[dict[str, Any]], bool] = la
     return view
 
 
-# `is_late` means "older than the stream's watermark" since layout 5 (it meant "more than
-# lateness_hours after ingestion"): the flag, the ledger's count of it and the results of the warn
-# expectation on it (and so the suite's overall success) change on purpose; every other value
-# must not. Drop these entries when PREVIOUS_COMMIT moves past layout 5.
-_LATE_RESULTS = ("success", "element_count", "unexpected_count", "unexpected_percent", "observed_value")
+def _canonical_json(text: Any) -> Any:
+    """A JSON text as a comparable value (key order and number spelling aside); other text as is."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.dumps(json.loads(text), sort_keys=True)
+    except ValueError:
+        return text
 
-# What this version changes on purpose in what the same input gives: table -> a view of a
-# snapshot in which the old and the new must still be equal.
-INTENDED_CHANGES: dict[str, Callable[[TableSnapshot], TableSnapshot]] = {
-    "audit.quality_results": _masked(
-        ("suite_success",), then=_masked(_LATE_RESULTS, lambda row: row["column_name"] == "is_late",
-                                         then=_results_of_shared_expectations)),
-    "silver.events": _masked(("is_late",)),
-    "audit.batch_ledger": _masked(("rows_late",)),
+
+def _mapped(column: str, old: Callable[[Any], Any], new: Callable[[Any], Any] = _canonical_json,
+            then: Callable[[TableSnapshot], TableSnapshot] = lambda table: table,
+            ) -> tuple[Callable[[TableSnapshot], TableSnapshot], Callable[[TableSnapshot], TableSnapshot]]:
+    """(old view, new view): `column` passed through `old` in the previous version's rows and
+    through `new` in this version's, which must then be equal."""
+    def view(fn: Callable[[Any], Any]) -> Callable[[TableSnapshot], TableSnapshot]:
+        def apply(table: TableSnapshot) -> TableSnapshot:
+            if column not in table.column_names:
+                return then(table)
+            index = table.column_names.index(column)
+            rows = [tuple(fn(v) if i == index else v for i, v in enumerate(row)) for row in table.rows]
+            return then(TableSnapshot(table.name, table.columns, rows))
+        return apply
+    return view(old), view(new)
+
+
+def _allow_listed(properties: Any) -> Any:
+    """What layout 6 keeps of a properties JSON: the allow-listed keys (NULL when none is left)."""
+    if properties is None:
+        return None
+    keys = yaml.safe_load((REPO_ROOT / "silver" / "reference" / "property_keys.yaml").read_text())["keys"]
+    doc = json.loads(properties)
+    kept = {k: v for k, v in doc.items() if k in keys} if isinstance(doc, dict) else {}
+    return json.dumps(kept, sort_keys=True) if kept else None
+
+
+def _masked_line(raw: Any) -> Any:
+    from pipelines.core.personal_data import mask_raw_line
+
+    return _canonical_json(mask_raw_line(raw))
+
+
+# Layout 6 (personal data at rest) on purpose: Silver keeps only the allow-listed properties keys;
+# the quarantine masks the raw line and no longer copies a line's invalid bytes; the duplicates'
+# payload hashes cover the (allow-listed) properties. Drop these when PREVIOUS_COMMIT moves past 6.
+_QUARANTINE = _mapped("raw", _masked_line, then=_masked(("raw_bytes",)))
+_SILVER = _mapped("properties", _allow_listed)
+_DUPLICATES = _masked(("payload_hash", "kept_payload_hash"))
+
+# What this version changes on purpose in what the same input gives: table -> (a view of the
+# previous version's snapshot, a view of this version's) that must be equal.
+INTENDED_CHANGES: dict[str, tuple[Callable[[TableSnapshot], TableSnapshot], Callable[[TableSnapshot], TableSnapshot]]] = {
+    "silver.events": _SILVER,
+    "silver.events_quarantine": _QUARANTINE,
+    "silver.events_duplicates": (_DUPLICATES, _DUPLICATES),
+    "audit.quality_results": (_results_of_shared_expectations, _results_of_shared_expectations),
 }
 
 
@@ -376,7 +419,8 @@ def row_problems(old: TableSnapshot, new: TableSnapshot, *, show: int = 3) -> li
     """Rows compared as multisets over the columns both tables have (a column missing or extra
     is reported by `schema_problems`), through INTENDED_CHANGES where a table has one."""
     if old.name in INTENDED_CHANGES:
-        old, new = INTENDED_CHANGES[old.name](old), INTENDED_CHANGES[old.name](new)
+        old_view, new_view = INTENDED_CHANGES[old.name]
+        old, new = old_view(old), new_view(new)
     columns = [c for c in old.column_names if c in new.column_names]
     old_rows, new_rows = Counter(_project(old, columns)), Counter(_project(new, columns))
     if old_rows == new_rows:

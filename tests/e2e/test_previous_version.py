@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 # The last landed commit before this change of warehouse layout. Each change of warehouse layout
 # (table schemas, properties, locations, version marker) moves it to the last landed commit, so
 # this test always checks the step users take when they upgrade.
-PREVIOUS_COMMIT = "16ed86c7cf2bd79ec90fa8d98c89a4883ce63da5"
+PREVIOUS_COMMIT = "30cfc53cadf1568dae4840f88f82e5a7af658111"
 
 EVENTS, SEED, BAD_RATE, FILES = 3000, 11, 0.05, 3
 MORE_EVENTS, MORE_SEED = 1000, 12

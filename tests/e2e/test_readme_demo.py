@@ -64,7 +64,11 @@ def test_demo_prints_a_screen_with_the_gold_metrics_and_logs_everything_else(tmp
 
 
 def test_a_verbose_run_never_shows_or_logs_an_email_the_key_or_a_raw_line(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path)
+    # Spark's event log too: what its UI and history server show (plans, SQL, environment)
+    events_dir = tmp_path / "lake" / "spark-events"
+    events_dir.mkdir(parents=True)
+    cfg = write_config(tmp_path, spark={**TEST_SPARK, "conf": {
+        "spark.eventLog.enabled": "true", "spark.eventLog.dir": events_dir.as_uri()}})
     generated = medallion(cfg, "-v", "generate", "--events", "1500", "--seed", "11", "--files", "1")
     landing = tmp_path / "lake" / "landing"
     raw_lines = [line for f in sorted(landing.iterdir()) for line in f.read_text().splitlines()]
@@ -81,6 +85,12 @@ def test_a_verbose_run_never_shows_or_logs_an_email_the_key_or_a_raw_line(tmp_pa
         assert email not in sink and email.lower() not in sink
         assert KEY not in sink
         assert with_email not in sink and raw_lines[0] not in sink
+    event_logs = [p for p in events_dir.rglob("*") if p.is_file()]
+    assert event_logs and any(b"SparkListenerSQLExecutionStart" in p.read_bytes() for p in event_logs)
+    for path in event_logs:  # the plans name the key's property, never its value
+        text = path.read_bytes()
+        assert KEY.encode() not in text and KEY.encode().hex().encode() not in text.lower(), path
+    assert any(b"medallion.pii.secret." in p.read_bytes() for p in event_logs)
 
 
 def test_a_failing_run_prints_its_error_code_and_message_without_a_traceback(tmp_path: Path) -> None:

@@ -197,7 +197,7 @@ def test_every_path_field_is_resolved_at_load_to_an_absolute_path_or_uri(tmp_pat
                 found.append(value)
         return found
     resolved = paths(config)
-    assert len(resolved) == 10  # 4 paths, 1 ingest, 4 refine, 1 gold
+    assert len(resolved) == 11  # 4 paths, 1 ingest, 5 refine, 1 gold
     assert all(("://" in p) or (Path(p).is_absolute() and "{" not in p) for p in resolved), resolved
 
 

@@ -66,6 +66,8 @@ def test_an_unknown_table_name_is_a_clear_error():
     lambda text: text.replace("  writer: silver\n", "  writer: silver\n  owner: me\n", 1),
     lambda text: text.replace("{name: raw_bytes, type: BINARY,", "{name: raw_bytes, typo: BINARY,", 1),
     lambda text: text.replace("partitioned_by: [event_date]", "partitioned_by: [event_day]", 1),
+    # statistics on a personal-data column would put its values in the Delta log
+    lambda text: text.replace("stats_columns: [event_id, event_type,", "stats_columns: [user_id, event_id, event_type,", 1),
 ])
 def test_a_broken_declaration_is_refused_naming_the_file(tmp_path: Path, edit):
     broken = tmp_path / "tables.yaml"
@@ -81,6 +83,38 @@ def test_table_properties_carry_constraints_statistics_and_the_layout_version():
     assert props["medallion.schema_version"] == "7"
     assert props["delta.constraints.event_type_known"].startswith("event_type IN ('impression'")
     assert "properties" not in props["delta.dataSkippingStatsColumns"].split(",")
+
+
+def test_no_table_keeps_statistics_on_personal_data_and_checkpoints_keep_only_the_others():
+    for spec in registry.stored_tables():
+        personal = set(spec.personal_columns())
+        columns = spec.statistics_columns()
+        if not personal:
+            assert columns is None or spec.stats_columns is not None, spec.qualified_name
+            continue
+        assert columns and not personal & set(columns), spec.qualified_name
+        props = spec.table_properties(schema_version=6)
+        assert props["delta.dataSkippingStatsColumns"].split(",") == list(columns)
+        assert props["delta.checkpoint.writeStatsAsJson"] == "false", spec.qualified_name
+        assert not {c.name for c in spec.columns if c.type.startswith(("ARRAY", "MAP", "BINARY", "BOOLEAN"))} & set(columns)
+
+
+def test_dbt_creates_gold_tables_with_the_registry_statistics_properties():
+    """dbt's `tblproperties` of a Gold model holding personal data are what the registry derives
+    (dbt applies them at every create and full refresh; the migration to the existing tables)."""
+    import yaml
+
+    from pipelines.core.config import DBT_PROJECT_DIR
+
+    configured = {}
+    for path in DBT_PROJECT_DIR.glob("models/*/*.yml"):
+        for model in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models") or []:
+            configured[model["name"]] = ((model.get("config") or {}).get("tblproperties") or {})
+    gold = [s for s in registry.stored_tables() if s.writer == Writer.DBT and s.personal_columns()
+            and s.name in configured]
+    assert {s.name for s in gold} >= {"fct_customer_ltv", "int_purchases__attributed"}
+    for spec in gold:
+        assert configured[spec.name] == spec.statistics_properties(), spec.qualified_name
 
 
 def test_medallion_tables_lists_locations_lineage_and_personal_data_without_spark(tmp_path, capsys):

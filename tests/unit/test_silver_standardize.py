@@ -1,6 +1,7 @@
 """Standardization on tiny frames: time zones, epoch ms, channel aliases, email hashing, FX."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -11,21 +12,24 @@ from pathlib import Path
 import pytest
 
 from pipelines.core.config import config_from_dict
-from silver.reference_data import Reference, load_channel_aliases, load_fx_rates
+from pipelines.core.pii_key import PiiKey, hmac_expression, install, verify
+from silver.reference_data import Reference, load_channel_aliases, load_fx_rates, load_property_keys
 from silver.standardize import standardize
 
-KEY = b"unit-test-key"
+KEY = PiiKey("unit-test-key", "a test")
 DEFAULTS = config_from_dict({}).refine  # the packaged reference data
 REFERENCE = Reference(channel_aliases=load_channel_aliases(Path(DEFAULTS.channel_aliases)),
-                      fx_rates_usd=load_fx_rates(Path(DEFAULTS.fx_rates)), pii_key=KEY)
+                      fx_rates_usd=load_fx_rates(Path(DEFAULTS.fx_rates)), pii_key=KEY,
+                      property_keys=load_property_keys(Path(DEFAULTS.property_keys)))
 INGESTED = datetime(2026, 10, 5, 0, 0, tzinfo=timezone.utc)
 
 
-def _std(spark, *events: dict, watermark_us: int | None = None):
+def _std(spark, *events: dict, watermark_us: int | None = None, reference: Reference = REFERENCE):
     from tests.support.silver_testkit import bronze_rows
 
+    install(spark, reference.pii_key)
     df = bronze_rows(spark, [json.dumps(e) for e in events], ingested_at=INGESTED)
-    return standardize(df, REFERENCE, watermark_us).collect()
+    return standardize(df, reference, watermark_us).collect()
 
 
 def test_timestamps_with_any_offset_and_epoch_millis_become_the_same_utc_instant(spark):
@@ -80,9 +84,10 @@ def test_no_channel_stays_null(spark):
 def test_same_email_in_any_case_gives_the_same_keyed_hash_and_never_the_address(spark):
     rows = _std(spark, {"email": "Alice@Example.com"}, {"email": "  ALICE@EXAMPLE.COM "},
                 {"email": "alice@example.com"}, {"email": "bob@example.com"})
-    expected = hmac.new(KEY, b"alice@example.com", hashlib.sha256).hexdigest()
+    expected = hmac.new(b"unit-test-key", b"alice@example.com", hashlib.sha256).hexdigest()
     assert [r["email_hash"] for r in rows[:3]] == [expected] * 3
     assert rows[3]["email_hash"] != expected
+    assert {r["email_hash_key_id"] for r in rows} == {KEY.key_id}
     assert "email" not in rows[0].asDict() and "example" not in json.dumps([r.asDict() for r in rows][0], default=str).replace(rows[0]["raw"], "")
 
 
@@ -112,6 +117,43 @@ def test_late_means_older_than_the_watermark_not_older_than_the_ingestion_time(s
     assert [r["is_late"] for r in _std(spark, *events, watermark_us=us)] == [True, True, False, False, False]
 
 
-def test_properties_are_kept_as_json_text(spark):
-    (row,) = _std(spark, {"properties": {"page": "/a", "n": [1, 2]}})
-    assert json.loads(row["properties"]) == {"page": "/a", "n": [1, 2]}
+def test_only_allow_listed_properties_are_kept_with_their_json_types_and_the_others_counted(spark):
+    rows = _std(spark,
+                {"properties": {"device": "mobile", "ip": "203.0.113.9", "items": 3, "user_agent": "Mozilla/5.0",
+                                "coupon": None, "creative_id": {"a": [1, 2]}}},
+                {"properties": {"ip": "203.0.113.9"}},
+                {"properties": "a plain string"},
+                {"event_id": "no-properties"})
+    assert json.loads(rows[0]["properties"]) == {"device": "mobile", "items": 3, "coupon": None,
+                                                 "creative_id": {"a": [1, 2]}}
+    assert [r["properties"] for r in rows[1:]] == [None, None, None]
+    assert [r["_properties_dropped"] for r in rows] == [2, 1, 1, 0]
+
+
+def test_the_hash_key_never_appears_in_the_plan_and_a_second_key_gets_its_own_id(spark):
+    from pyspark.sql import functions as F
+
+    from tests.support.silver_testkit import bronze_rows
+
+    other = dataclasses.replace(REFERENCE, pii_key=PiiKey("another-secret-key", "a test"))
+    (row,) = _std(spark, {"email": "alice@example.com"}, reference=other)
+    assert row["email_hash"] == other.pii_key.hash("alice@example.com") and row["email_hash_key_id"] == other.pii_key.key_id
+    assert other.pii_key.key_id != KEY.key_id
+    frame = standardize(bronze_rows(spark, [json.dumps({"email": "a@b.c"})], ingested_at=INGESTED), other)
+    plans = frame._jdf.queryExecution().toString() + frame.select(F.col("email_hash"))._jdf.queryExecution().toString()
+    assert other.pii_key.key_id in plans and "another-secret-key" not in plans
+    assert "another-secret-key".encode().hex() not in plans.lower()
+
+
+def test_a_key_spark_cannot_read_hashes_nothing_and_fails_the_check_before_any_row(spark):
+    from pyspark.sql import functions as F
+
+    from pipelines.core.errors import PipelineError
+
+    key = PiiKey("a-key-only-python-knows", "a test")
+    frame = spark.range(1).selectExpr("'a@b.c' as e")
+    with pytest.raises(PipelineError) as err:  # e.g. a cluster executor without the -D option
+        verify(spark, key)
+    assert err.value.code == "PII_KEY_NOT_INSTALLED"
+    install(spark, key)
+    assert frame.select(hmac_expression(F.col("e"), key).alias("h")).first()["h"] == key.hash("a@b.c")
