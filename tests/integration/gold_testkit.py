@@ -65,6 +65,7 @@ def event(event_type: str, ts: str | dt.datetime, *, campaign_id: str | None = N
         "revenue_usd": revenue, "cost_usd": cost, "utm_source": None, "utm_medium": None,
         "utm_campaign": None, "properties": None, "is_late": False, "_bronze_id": f"bronze-{n:06d}",
         "_ingested_at": now, "_silver_batch_id": batch, "_processed_at": now, "_gate_run_id": "gate-test",
+        "email_hash_key_id": None,
     }
 
 

@@ -161,3 +161,24 @@ def test_without_the_key_and_without_mode_dev_a_run_stops_before_reading_anythin
     config = lake.config
     assert not Path(config.warehouse).exists() and not Path(config.paths.checkpoints).exists()
     assert len(list(Path(config.landing).iterdir())) == 1  # the landed file, untouched
+
+
+def test_gold_deletes_a_vanished_customer_without_writing_the_id_into_the_delta_log(spark, built_lakehouse, tmp_path):
+    """A user id whose purchases left Silver (what an erasure does) is deleted from
+    gold.fct_customer_ltv by the incremental MERGE through tombstone rows, never as a literal of
+    its predicates, which the Delta log keeps."""
+    lake = built_lakehouse.lake.copy(tmp_path / "copy")
+    config = lake.config
+    ltv_path = registry.table("gold.fct_customer_ltv").location(config)
+    silver_path = registry.table("silver.events").location(config)
+    user = sorted(r["user_id"] for r in spark.read.format("delta").load(ltv_path).select("user_id").collect())[0]
+    spark.sql(f"DELETE FROM delta.`{silver_path}` WHERE event_type = 'purchase' AND user_id = '{user}'")
+    before = {p.name for p in Path(ltv_path, "_delta_log").glob("*.json")}
+    assert lake.medallion("build", "--select", "+fct_customer_ltv", "--indirect-selection", "empty") == 0
+
+    ltv = spark.read.format("delta").load(ltv_path)
+    assert ltv.where(f"user_id = '{user}'").count() == 0 and ltv.count() > 0
+    (merge,) = [h for h in spark.sql(f"DESCRIBE HISTORY delta.`{ltv_path}` LIMIT 1").collect()]
+    assert merge["operation"] == "MERGE" and int(merge["operationMetrics"]["numTargetRowsDeleted"]) >= 1
+    written = [p for p in Path(ltv_path, "_delta_log").glob("*.json") if p.name not in before]
+    assert written and not [p.name for p in written if user.encode() in p.read_bytes()]

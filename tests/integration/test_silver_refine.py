@@ -67,16 +67,27 @@ def _rows(spark, config, schema, table):
 
 
 @pytest.mark.parametrize("marker", sorted(BAD_LINES))
-def test_bad_line_is_quarantined_with_its_reason_and_raw_line_intact(spark, refined, marker):
+def test_bad_line_is_quarantined_with_its_reason_and_its_line_masked(spark, refined, marker):
+    """The quarantine keeps the line with its personal data masked (the rule of
+    pipelines.core.personal_data.mask_raw_line); Bronze keeps it as received, bytes included."""
+    from pipelines.core.personal_data import mask_raw_line
+
     line, reason = BAD_LINES[marker]
     rows = [r for r in _rows(spark, refined, "silver", "events_quarantine") if marker in r["raw"]]
     assert len(rows) == 1, rows
     row = rows[0]
     assert reason in row["reasons"]
+    assert row["raw_bytes"] is None
+    bronze = {r["_bronze_id"]: r for r in _rows(spark, refined, "bronze", "events_raw")}[row["_bronze_id"]]
     if isinstance(line, bytes):
-        assert bytes(row["raw_bytes"]) == line
+        assert bytes(bronze["raw_bytes"]) == line
     else:
-        assert row["raw"] == line
+        assert bronze["raw"] == line
+    expected = mask_raw_line(bronze["raw"])
+    try:
+        assert json.loads(row["raw"]) == json.loads(expected)
+    except ValueError:
+        assert row["raw"] == expected
     assert row["_bronze_id"] and row["_gate_run_id"] and row["_silver_batch_id"] == 0
 
 

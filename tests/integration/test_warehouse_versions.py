@@ -74,7 +74,7 @@ def test_an_unversioned_warehouse_is_upgraded_in_place_and_a_dry_run_changes_not
 def test_a_version_2_warehouse_is_upgraded_to_record_the_silver_change_data_feed(spark, lake):
     _version_2_warehouse(spark, lake)
     assert CHANGE_DATA_FEED not in _properties(spark, lake, SILVER_EVENTS)
-    assert [step.split(":")[0] for step in open_warehouse(spark, lake)] == ["v3", "v4", "v5"]
+    assert [step.split(":")[0] for step in open_warehouse(spark, lake)] == ["v3", "v4", "v5", "v6"]
     assert warehouse_version(spark, lake) == SCHEMA_VERSION
     assert _properties(spark, lake, SILVER_EVENTS)[CHANGE_DATA_FEED] == "true"
     for spec in PIPELINE_TABLES:
@@ -82,12 +82,14 @@ def test_a_version_2_warehouse_is_upgraded_to_record_the_silver_change_data_feed
 
 
 # Layout version -> the audit.batch_ledger columns it did not have yet (added by later versions).
-LEDGER_COLUMNS_ADDED_AFTER = {3: ("phase_seconds", "max_event_ts", "watermark"), 4: ("max_event_ts", "watermark")}
+LEDGER_COLUMNS_ADDED_AFTER = {3: ("phase_seconds", "max_event_ts", "watermark", "properties_keys_dropped"),
+                             4: ("max_event_ts", "watermark", "properties_keys_dropped"),
+                             5: ("properties_keys_dropped",)}
 
 
 @pytest.mark.parametrize("version", sorted(LEDGER_COLUMNS_ADDED_AFTER))
 def test_an_older_batch_ledger_gains_the_new_columns_and_keeps_its_rows(spark, lake, version):
-    """Version 4 adds `phase_seconds`, 5 `max_event_ts` and `watermark`: the old rows stay (NULL
+    """Version 4 adds `phase_seconds`, 5 `max_event_ts` and `watermark`, 6 `properties_keys_dropped`: the old rows stay (NULL
     there), new rows carry them, and the table's columns end up as the registry declares them."""
     missing = LEDGER_COLUMNS_ADDED_AFTER[version]
     old_columns = tuple(c for c in AUDIT_BATCH_LEDGER.columns if c.name not in missing)
@@ -102,7 +104,8 @@ def test_an_older_batch_ledger_gains_the_new_columns_and_keeps_its_rows(spark, l
                           rows_read=1, rows_inserted=1, rows_quarantined=0, rows_duplicate=0,
                           rows_duplicate_conflicting=0, rows_late=0, gx_seconds=0.1, batch_seconds=0.2,
                           processed_at=datetime(2026, 11, 1, tzinfo=timezone.utc))
-    spark.createDataFrame([tuple(getattr(old_row, c.name) for c in old_columns)],
+    old_values = {**dataclasses.asdict(old_row), "max_event_ts": None, "watermark": None}
+    spark.createDataFrame([tuple(old_values[c.name] for c in old_columns)],
                           ", ".join(f"{c.name} {c.type}" for c in old_columns)).write.format("delta").mode(
         "append").save(location)
 
@@ -123,6 +126,58 @@ def test_an_older_batch_ledger_gains_the_new_columns_and_keeps_its_rows(spark, l
     assert written[0][1:] == (None, None)
     for spec in PIPELINE_TABLES:
         assert _properties(spark, lake, spec)[SCHEMA_VERSION_PROPERTY] == str(SCHEMA_VERSION), spec.qualified_name
+
+
+def test_a_version_5_warehouse_loses_its_statistics_on_personal_data_in_the_upgrades_checkpoint(spark, lake):
+    """Layout 5 kept min/max statistics of silver.events.user_id and of the quarantine's raw lines
+    in the Delta log; version 6 drops them from the configuration and checkpoints at once, so the
+    latest checkpoint holds none; the new column is added (NULL on the old row)."""
+    import pyarrow.parquet as pq
+
+    from pipelines.core.tables import SILVER_EVENTS_QUARANTINE
+
+    old_events = dataclasses.replace(
+        SILVER_EVENTS, columns=tuple(c for c in SILVER_EVENTS.columns if c.name != "email_hash_key_id"),
+        stats_columns=(*SILVER_EVENTS.stats_columns, "user_id"))
+    old_quarantine = dataclasses.replace(SILVER_EVENTS_QUARANTINE, properties={})  # Delta's default: first 32
+    for spec in PIPELINE_TABLES:
+        spec = {SILVER_EVENTS.qualified_name: old_events,
+                SILVER_EVENTS_QUARANTINE.qualified_name: old_quarantine}.get(spec.qualified_name, spec)
+        if spec is old_quarantine:
+            columns = ", ".join(c.ddl() for c in spec.columns)
+            spark.sql(f"CREATE TABLE delta.`{spec.location(lake)}` ({columns}) USING delta")
+        else:
+            delta_io.create_table(spark, lake, spec)
+            spark.sql(f"ALTER TABLE delta.`{spec.location(lake)}` UNSET TBLPROPERTIES IF EXISTS "
+                      "('delta.checkpoint.writeStatsAsJson', 'delta.checkpoint.writeStatsAsStruct')")
+            if spec is old_events:
+                spark.sql(f"ALTER TABLE delta.`{spec.location(lake)}` SET TBLPROPERTIES "
+                          f"('delta.dataSkippingStatsColumns' = '{','.join(spec.stats_columns)}')")
+    storage.write_text(spark, marker_path(lake), json.dumps({"schema_version": 5}))
+    spark.sql(f"INSERT INTO delta.`{old_events.location(lake)}` (event_id, event_type, event_ts, event_date, user_id, "
+              "is_late, _bronze_id, _ingested_at, _silver_batch_id, _processed_at, _gate_run_id) VALUES ('e-1', "
+              "'click', timestamp'2026-10-01 10:00:00', date'2026-10-01', 'u-secret-001', false, 'b-1', "
+              "timestamp'2026-10-01 10:00:00', 0, timestamp'2026-10-01 10:00:00', 'g')")
+    spark.sql(f"INSERT INTO delta.`{old_quarantine.location(lake)}` (raw, reasons, _bronze_id, _source, _ingested_at, "
+              "_silver_batch_id, _processed_at, _gate_run_id) VALUES ('{\"email\": \"jane@example.org\"}', "
+              "array('malformed_json'), 'b-2', 'f', timestamp'2026-10-01 10:00:00', 0, timestamp'2026-10-01 10:00:00', 'g')")
+
+    def stats_of(spec) -> str:
+        log_dir = Path(spec.location(lake), "_delta_log")
+        texts = [p.read_text() for p in log_dir.glob("*.json")]
+        return "".join(texts)
+
+    assert "u-secret-001" in stats_of(old_events) and "jane@example.org" in stats_of(old_quarantine)
+    assert [step.split(":")[0] for step in open_warehouse(spark, lake)] == ["v6"]
+    for spec, secret in ((SILVER_EVENTS, "u-secret-001"), (SILVER_EVENTS_QUARANTINE, "jane@example")):
+        props = _properties(spark, lake, spec)
+        assert props["delta.dataSkippingStatsColumns"] == ",".join(spec.statistics_columns())
+        checkpoints = sorted(Path(spec.location(lake), "_delta_log").glob("*.checkpoint.parquet"))
+        assert checkpoints, spec.qualified_name
+        latest = pq.read_table(checkpoints[-1])
+        assert secret.encode() not in checkpoints[-1].read_bytes()
+        assert secret not in json.dumps(latest.to_pylist(), default=str)
+    assert spark.read.format("delta").load(SILVER_EVENTS.location(lake)).first()["email_hash_key_id"] is None
 
 
 def test_medallion_migrate_reports_and_applies_the_steps(spark, tmp_path: Path, capsys):
