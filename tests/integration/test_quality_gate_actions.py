@@ -54,6 +54,7 @@ def test_row_ids_from_pandas_and_from_spark_agree_with_the_flags(spark, tmp_path
     engines must report exactly the rows the gate's predicates flagged, reason by reason."""
     from pyspark.sql import functions as F
 
+    from pipelines.core.pii_key import install
     from pipelines.sample_events import generate_lines
     from silver.agreement import check_agreement
     from silver.gx_engine import ROW_ID, QualityGate
@@ -66,7 +67,9 @@ def test_row_ids_from_pandas_and_from_spark_agree_with_the_flags(spark, tmp_path
     config = make_config(tmp_path / "lake")
     lines = [g.line for g in generate_lines(3000, seed=11, bad_rate=0.3)]
     suite = load_gate_suite(config)
-    batch = flag_rows(standardize(bronze_rows(spark, lines), load_reference(config)), suite).persist()
+    reference = load_reference(config)
+    install(spark, reference.pii_key)  # what refine does before its first batch
+    batch = flag_rows(standardize(bronze_rows(spark, lines), reference), suite).persist()
     try:
         flagged = {r[ROW_ID]: r[FAILED_COL] for r in batch.filter(F.size(FAILED_COL) > 0).collect()}
         assert len({i for ids in flagged.values() for i in ids}) >= 10  # many reasons present
