@@ -68,7 +68,8 @@ def test_a_verbose_run_never_shows_or_logs_an_email_the_key_or_a_raw_line(tmp_pa
     events_dir = tmp_path / "lake" / "spark-events"
     events_dir.mkdir(parents=True)
     cfg = write_config(tmp_path, spark={**TEST_SPARK, "conf": {
-        "spark.eventLog.enabled": "true", "spark.eventLog.dir": events_dir.as_uri()}})
+        "spark.eventLog.enabled": "true", "spark.eventLog.dir": events_dir.as_uri(),
+        "spark.eventLog.compress": "false"}})  # greppable (Spark 4 writes zstd by default)
     generated = medallion(cfg, "-v", "generate", "--events", "1500", "--seed", "11", "--files", "1")
     landing = tmp_path / "lake" / "landing"
     raw_lines = [line for f in sorted(landing.iterdir()) for line in f.read_text().splitlines()]
