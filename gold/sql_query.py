@@ -16,12 +16,17 @@ from typing import Any, Iterable, Iterator, TextIO
 
 from pyspark.sql import DataFrame, SparkSession
 
+from gold.sql_guard import check_statement
 from pipelines.core.catalog import register_tables
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
 from pipelines.core.migrations import check_warehouse
 from pipelines.core.runs import new_run_id, tag_session_commits
 from pipelines.core.spark_session import build_session
+from pipelines.core.tables import BRONZE_EVENTS_RAW
+
+# Spark's conf for the schema unqualified names resolve in, when a session starts.
+_DEFAULT_DATABASE = "spark.sql.catalog.spark_catalog.defaultDatabase"
 
 
 def query_session(config: Config, spark: SparkSession | None = None) -> SparkSession:
@@ -115,9 +120,23 @@ def _rows(df: Any) -> Iterator[Any]:
     return df.toLocalIterator()
 
 
+def guard_statement(config: Config, sql: str, *, allow_writes: bool = False,
+                    spark: SparkSession | None = None) -> None:
+    """Refuse `sql` before it runs when it writes without `allow_writes`, or modifies Bronze at
+    all (see gold.sql_guard). Needs no session: a refused statement never starts the JVM; the
+    current schema (unqualified names) is the live session's, else the configured default."""
+    current = (spark.catalog.currentDatabase() if spark is not None
+               else config.spark.conf.get(_DEFAULT_DATABASE, "default"))
+    check_statement(sql, bronze_location=BRONZE_EVENTS_RAW.location(config),
+                    allow_writes=allow_writes, current_schema=current)
+
+
 def print_query(config: Config, sql: str, *, fmt: str = "table", limit: int = 1000,
-                out: TextIO | None = None, spark: SparkSession | None = None) -> int:
-    """Run `sql` against the warehouse and print the result; returns the exit status."""
+                out: TextIO | None = None, spark: SparkSession | None = None,
+                allow_writes: bool = False) -> int:
+    """Run `sql` against the warehouse and print the result; returns the exit status. Read-only
+    unless `allow_writes`; never a statement that modifies Bronze."""
+    guard_statement(config, sql, allow_writes=allow_writes, spark=spark)
     out = out or sys.stdout
     own_session = spark is None
     spark = query_session(config, spark)

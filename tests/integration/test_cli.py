@@ -45,6 +45,36 @@ def test_generate_ingest_and_query_bronze_by_name(built_lakehouse, capsys) -> No
     assert "Bronze: lines landed per ingest date" in capsys.readouterr().out
 
 
+def test_sql_cannot_delete_update_or_alter_bronze_with_or_without_allow_writes(built_lakehouse, capsys) -> None:
+    """Through the real CLI on the shared lakehouse (refused statements never reach Spark, so it
+    stays unchanged): each write to bronze.events_raw exits 2 with its code on stderr and no
+    traceback; Bronze keeps its rows, its version and `delta.appendOnly`; a SELECT still runs."""
+    lake = built_lakehouse.lake
+
+    def bronze_state() -> tuple[int, int, str]:
+        assert lake.medallion("sql", "select count(*) as n from bronze.events_raw", "--format", "json") == 0
+        rows = json.loads(capsys.readouterr().out)["n"]
+        assert lake.medallion("sql", "describe history bronze.events_raw", "--format", "json") == 0
+        version = max(json.loads(line)["version"] for line in capsys.readouterr().out.splitlines())
+        assert lake.medallion("sql", "show tblproperties bronze.events_raw", "--format", "json") == 0
+        props = {r["key"]: r["value"] for r in map(json.loads, capsys.readouterr().out.splitlines())}
+        return rows, version, props["delta.appendOnly"]
+
+    capsys.readouterr()
+    before = bronze_state()
+    assert before[0] == built_lakehouse.landed_lines and before[2] == "true"
+    for statement in ("DELETE FROM bronze.events_raw",
+                      "UPDATE bronze.events_raw SET raw = 'x' WHERE true",
+                      "ALTER TABLE bronze.events_raw SET TBLPROPERTIES ('delta.appendOnly'='false')"):
+        for flags in ((), ("--allow-writes",)):
+            assert lake.medallion("sql", statement, *flags) == 2, (statement, flags)
+            err = capsys.readouterr().err
+            assert "[SQL_BRONZE_APPEND_ONLY]" in err and "Traceback" not in err, (statement, flags, err)
+    assert lake.medallion("sql", "DELETE FROM silver.events WHERE false") == 2  # other writes: opt-in
+    assert "[SQL_READ_ONLY]" in capsys.readouterr().err
+    assert bronze_state() == before
+
+
 def test_sql_on_a_missing_table_is_a_clear_error(spark, tmp_path: Path, capsys) -> None:
     cfg = write_config(tmp_path)
     assert main(["--config", str(cfg), "sql", "select * from gold.nothing_here"]) == 2
