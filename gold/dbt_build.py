@@ -64,6 +64,7 @@ class DbtOutcome:
     failures: list[str] = field(default_factory=list)
     error: str | None = None
     target_path: str = ""
+    invocation_id: str | None = None  # from run_results.json, when dbt wrote one
 
     def summary(self) -> str:
         by_status: Counter = Counter()
@@ -222,7 +223,16 @@ def run_dbt(spark: SparkSession, config: Config, command: Sequence[str], extra_a
             else type(result.exception).__name__
     _collect(outcome, result.result)
     outcome.target_path = _target_path(project, extra_args)
+    outcome.invocation_id = _invocation_id(outcome.target_path)
     return outcome
+
+
+def _invocation_id(target_path: str) -> str | None:
+    try:
+        with open(os.path.join(target_path, "run_results.json"), encoding="utf-8") as fh:
+            return json.load(fh)["metadata"]["invocation_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 # dbt's console options, and the environment variables that set them; the caller's choice wins.

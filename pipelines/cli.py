@@ -65,7 +65,8 @@ def _cmd_run(args: argparse.Namespace, config: Config) -> int:
 def _cmd_sql(args: argparse.Namespace, config: Config) -> int:
     from gold.sql_query import print_query
 
-    return print_query(config, args.query, fmt=args.format, limit=args.limit)
+    return print_query(config, args.query, fmt=args.format, limit=args.limit,
+                       allow_writes=args.allow_writes)
 
 
 def _cmd_build(args: argparse.Namespace, config: Config) -> int:
@@ -108,6 +109,19 @@ def _cmd_maintain(args: argparse.Namespace, config: Config) -> int:
     from pipelines.maintenance import maintain, print_report
 
     print_report(maintain(config))
+    return 0
+
+
+def _cmd_erase(args: argparse.Namespace, config: Config) -> int:
+    from pipelines.erasure.erase import erase, print_report
+    from pipelines.erasure.subject import Subject, SubjectKind
+
+    subject = Subject(SubjectKind.EMAIL, args.email) if args.email is not None \
+        else Subject(SubjectKind.USER_ID, args.user_id)
+    if not subject.normalized:
+        raise PipelineError("INVALID_ARGUMENT", {"name": "--email/--user-id", "value": "",
+                                                 "detail": "an identifier of the person is required"})
+    print_report(erase(config, subject, args.request_id, dry_run=args.dry_run, wait_seconds=args.wait_seconds))
     return 0
 
 
@@ -178,10 +192,12 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     _add_mode(p)
     commands["run"] = _cmd_run
 
-    p = sub.add_parser("sql", help="run Spark SQL against the layer tables")
+    p = sub.add_parser("sql", help="run Spark SQL against the layer tables (read-only unless --allow-writes)")
     p.add_argument("query", help='e.g. "SELECT count(*) FROM bronze.events_raw"')
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--limit", type=int, default=1000, help="max rows printed (table format)")
+    p.add_argument("--allow-writes", action="store_true",
+                   help="also run statements that change tables or settings (never Bronze's)")
     commands["sql"] = _cmd_sql
 
     # prefix_chars="+": every argument after the sub-command, dashes included, goes to dbt.
@@ -210,6 +226,21 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
                                         "OPTIMIZE and VACUUM the tables, prune Data Docs and logs "
                                         "(safe while the streams run)")
     commands["maintain"] = _cmd_maintain
+
+    p = sub.add_parser(
+        "erase", help="right to erasure: remove one person from every layer (landing, Bronze, Silver, Gold, "
+                      "artifacts) and prove no byte is left; audited in audit.erasure_log",
+        description="Rows stay (counts and campaign metrics do not change) with the person's identifiers "
+                    "replaced by anonymous ids and emails erased; old file versions holding them are deleted. "
+                    "Rerun with the same --request-id after any failure: it resumes.")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="the person's email (any letter case, spaces ignored)")
+    who.add_argument("--user-id", help="the person's user id")
+    p.add_argument("--request-id", required=True, help="the request's id (e.g. a ticket number); one per person")
+    p.add_argument("--dry-run", action="store_true", help="list what would change per table, change nothing")
+    p.add_argument("--wait-seconds", type=float, default=300.0,
+                   help="how long to wait for refine to process the person's latest Bronze rows (default 300)")
+    commands["erase"] = _cmd_erase
 
     p = sub.add_parser("tables", help="list every table medallion owns: where it lives, lineage "
                                       "and personal-data columns (the table registry)")

@@ -33,8 +33,40 @@ _MESSAGES: dict[str, str] = {
         "with the owner's checkpoint (the same paths.checkpoints); a table has one streaming writer"
     ),
     "SQL_FAILED": "query failed: {detail}",
+    "SQL_READ_ONLY": (
+        "`medallion sql` is read-only by default, and this {kind} statement writes ({targets}); "
+        "add --allow-writes to run it (Bronze stays append-only either way)"
+    ),
+    "SQL_BRONZE_APPEND_ONLY": (
+        "refused: this {kind} statement would modify Bronze ({targets}). Bronze is append-only and "
+        "`medallion sql` never modifies it, with or without --allow-writes; the only path that "
+        "rewrites Bronze is `medallion erase` (audited erasure)"
+    ),
+    "SQL_MULTIPLE_STATEMENTS": (
+        "`medallion sql` runs one statement per call and this text holds {count}; run them one at a time"
+    ),
     "TABLE_NOT_IN_REGISTRY": "{table} is not a table medallion owns (see `medallion tables`)",
     "REGISTRY_INVALID": "the table registry is inconsistent: {detail}",
+    "ERASE_IN_PROGRESS": (
+        "another erasure (request {request_id}) is running on this warehouse; wait for it to finish "
+        "(its lock is {lock}: remove it only if that process is gone)"
+    ),
+    "ERASE_REFINE_BEHIND": (
+        "{pending} of the person's Bronze rows are not refined yet after waiting {wait}s; erasure "
+        "rewrites only rows refine has processed. Start refine (`medallion refine`) or let the "
+        "running stream catch up, then run the same erase again"
+    ),
+    "ERASE_REQUEST_MISMATCH": (
+        "request {request_id} was started for another person; use a new --request-id for this one"
+    ),
+    "ERASE_GOLD_BUILD_FAILED": (
+        "the Gold rebuild of the erasure failed ({detail}); Silver is already erased. Fix the build "
+        "and run the same erase again: it resumes"
+    ),
+    "ERASE_RESIDUE": (
+        "request {request_id}: {files} files still hold the person after erasing (e.g. {example}); "
+        "run the same erase again (new data for the person may have arrived meanwhile)"
+    ),
     "WAREHOUSE_TOO_NEW": (
         "the warehouse {warehouse} is at layout version {version}, written by a newer medallion; "
         "this one understands up to version {supported}. Upgrade medallion (or point "

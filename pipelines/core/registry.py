@@ -50,6 +50,8 @@ class Writer(str, enum.Enum):
     BRONZE = "bronze"
     SILVER = "silver"
     DBT = "dbt"
+    # `medallion erase`: its own log, and the one audited rewrite of the other layers' rows
+    ERASURE = "erasure"
 
 
 @dataclass(frozen=True)

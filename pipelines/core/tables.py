@@ -92,6 +92,7 @@ SILVER_TABLES: tuple[TableSpec, ...] = (
 )
 # The build ledger: declared here (an audit table), written by dbt's hooks.
 AUDIT_GOLD_BUILDS = _SPECS["audit.gold_builds"]
+AUDIT_ERASURE_LOG = _SPECS["audit.erasure_log"]
 
 # Every table this file declares; PIPELINE_TABLES are those the pipeline's Python creates and writes.
 DECLARED_TABLES: tuple[TableSpec, ...] = tuple(_SPECS.values())
