@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 MED    := $(VENV)/bin/medallion
 DEMO_EVENTS ?= 20000
 
-.PHONY: install install-test chromium demo test test-slow test-fast bench bench-silver bench-gold bench-trace gold-ci clean
+.PHONY: install install-test chromium demo test test-slow test-fast bench bench-silver bench-gold bench-trace bench-erase gold-ci clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ bench-gold: install  ## Gold full refresh vs incremental, warm and cold
 
 bench-trace: install  ## `medallion trace` of one row per mart, cold CLI, on 1M events
 	$(PY) benchmarks/bench_trace.py
+
+bench-erase: install  ## `medallion erase` of one person on a lakehouse of 1M events
+	$(PY) benchmarks/bench_erase.py
 
 gold-ci: install  ## the scheduled dbt CI steps, locally, against the embedded default
 	bash dbt_project/ci/gold_ci.sh

@@ -116,8 +116,10 @@ def _cmd_erase(args: argparse.Namespace, config: Config) -> int:
     from pipelines.erasure.erase import erase, print_report
     from pipelines.erasure.subject import Subject, SubjectKind
 
-    subject = Subject(SubjectKind.EMAIL, args.email) if args.email is not None \
-        else Subject(SubjectKind.USER_ID, args.user_id)
+    value = args.email if args.email is not None else args.user_id
+    if value == "-":  # from stdin: the identifier stays out of the process list and shell history
+        value = sys.stdin.readline().strip()
+    subject = Subject(SubjectKind.EMAIL if args.email is not None else SubjectKind.USER_ID, value)
     if not subject.normalized:
         raise PipelineError("INVALID_ARGUMENT", {"name": "--email/--user-id", "value": "",
                                                  "detail": "an identifier of the person is required"})
@@ -234,8 +236,9 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
                     "replaced by anonymous ids and emails erased; old file versions holding them are deleted. "
                     "Rerun with the same --request-id after any failure: it resumes.")
     who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--email", help="the person's email (any letter case, spaces ignored)")
-    who.add_argument("--user-id", help="the person's user id")
+    who.add_argument("--email", help="the person's email (any letter case, spaces ignored); `-` reads it "
+                                      "from stdin, keeping it out of the process list and shell history")
+    who.add_argument("--user-id", help="the person's user id (`-`: from stdin)")
     p.add_argument("--request-id", required=True, help="the request's id (e.g. a ticket number); one per person")
     p.add_argument("--dry-run", action="store_true", help="list what would change per table, change nothing")
     p.add_argument("--wait-seconds", type=float, default=300.0,

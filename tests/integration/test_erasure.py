@@ -118,7 +118,7 @@ def _versions(spark: SparkSession, lake: Lakehouse) -> dict:
 
 
 @pytest.fixture(scope="module")
-def erased(built_lakehouse, spark, tmp_path_factory, capsys_module=None) -> Erased:
+def erased(built_lakehouse, spark, tmp_path_factory) -> Erased:
     lake = built_lakehouse.lake.copy(tmp_path_factory.mktemp("erasure") / "lake")
     person = pick_person(spark, lake)
     before = facts(spark, lake, person)
@@ -126,14 +126,14 @@ def erased(built_lakehouse, spark, tmp_path_factory, capsys_module=None) -> Eras
     versions = _versions(spark, lake)
     out = _cli(lake, "erase", "--email", person.email, "--request-id", REQUEST, "--dry-run")
     dry = (out, (versions, _versions(spark, lake)))
-    result = _cli_rc(lake, "erase", "--email", person.email, "--request-id", REQUEST)
+    result = _cli_rc(lake, "erase", "--email", "-", "--request-id", REQUEST, stdin=person.email + "\n")
     return Erased(lake, person, before, found_before, dry[0], dry[1], result[0], result[1])
 
 
-def _cli_rc(lake: Lakehouse, *args: str) -> tuple[int, str]:
+def _cli_rc(lake: Lakehouse, *args: str, stdin: str | None = None) -> tuple[int, str]:
     env = {**os.environ, "DBT_TARGET_PATH": str(lake.dbt_target), "DBT_LOG_PATH": str(lake.root / "dbt-logs")}
     done = subprocess.run([sys.executable, "-m", "pipelines.cli", "--config", str(lake.config_file), *args],
-                          capture_output=True, text=True, env=env, timeout=1200)
+                          capture_output=True, text=True, env=env, timeout=1200, input=stdin)
     return done.returncode, done.stdout + done.stderr
 
 
@@ -223,6 +223,26 @@ def test_time_travel_to_before_the_erasure_shows_no_person(erased: Erased, spark
         assert "FileNotFound" in type(exc).__name__ + str(exc) or "does not exist" in str(exc)
     else:
         assert old == 0
+
+
+def test_traces_show_the_anonymous_id_or_say_the_versions_are_gone(erased: Erased, spark) -> None:
+    """The latest build's trace of the person's purchase day shows no identifier; the build older
+    than the erasure read Silver files the erasure deleted: LINEAGE_VERSION_GONE, or redacted rows."""
+    events = _table(spark, erased.lake, SILVER_EVENTS.qualified_name)
+    anonymous = events.where("user_id LIKE 'erased-%'").select("user_id").first()["user_id"]
+    purchase = (_table(spark, erased.lake, "gold_intermediate.int_purchases__attributed")
+                .where(f"user_id = '{anonymous}' AND campaign_id IS NOT NULL").first())
+    assert purchase is not None
+    keys = (f"campaign_id={purchase['campaign_id']}", f"date_day={purchase['purchase_date'].isoformat()}")
+    rc, out = _cli_rc(erased.lake, "trace", "gold.fct_campaign_performance_daily", *keys, "--all")
+    assert rc == 0, out
+    assert not any(n in out.lower() for n in erased.person.needles())
+    builds = _table(spark, erased.lake, "audit.gold_builds").where("resource_type = 'invocation'") \
+        .orderBy("started_at").collect()
+    rc, out = _cli_rc(erased.lake, "trace", "gold.fct_campaign_performance_daily", *keys, "--all",
+                      "--as-of-build", builds[0]["invocation_id"])
+    assert (rc == 2 and "LINEAGE_VERSION_GONE" in out) or rc == 0, out
+    assert not any(n in out.lower() for n in erased.person.needles())
 
 
 @pytest.mark.slow
