@@ -78,12 +78,13 @@ def seed(subject: Subject, key: PiiKey) -> Identifiers:
     return Identifiers(user_ids=frozenset({subject.normalized}))
 
 
-def _silver_closure(spark: SparkSession, events: DataFrame, ids: Identifiers) -> Identifiers:
+def _silver_closure(spark: SparkSession, events: DataFrame, ids: Identifiers, searched: Identifiers) -> Identifiers:
+    """`ids` plus the ids on Silver rows with an id not searched for yet."""
     parts = []
-    if ids.user_ids:
-        parts.append(_in(events, "user_id", _values(spark, ids.user_ids)))
-    if ids.email_hashes:
-        parts.append(_in(events, "email_hash", _values(spark, ids.email_hashes)))
+    if ids.user_ids - searched.user_ids:
+        parts.append(_in(events, "user_id", _values(spark, ids.user_ids - searched.user_ids)))
+    if ids.email_hashes - searched.email_hashes:
+        parts.append(_in(events, "email_hash", _values(spark, ids.email_hashes - searched.email_hashes)))
     if not parts:
         return ids
     rows = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
@@ -119,8 +120,9 @@ def _bronze_closure(lines: list[Row], ids: Identifiers, key: PiiKey) -> Identifi
                                  email_hashes=frozenset(key.hash(e) for e in emails)))
 
 
-def _bronze_lines(bronze: DataFrame, ids: Identifiers) -> list[Row]:
-    needles = ids.needles()
+def _bronze_lines(bronze: DataFrame, ids: Identifiers, searched: Identifiers) -> list[Row]:
+    """The lines holding a needle not searched for yet (the others were found before)."""
+    needles = sorted(set(ids.needles()) - set(searched.needles()))
     if not needles:
         return []
     rows = (_containing(bronze, "raw", needles)
@@ -135,17 +137,19 @@ def locate(spark: SparkSession, config: Config, subject: Subject, key: PiiKey,
     ids = seed(subject, key).union(known)
     bronze = _read(spark, config, BRONZE_EVENTS_RAW)
     events = _read(spark, config, SILVER_EVENTS)
-    lines: list[Row] = []
-    for round_ in range(MAX_ROUNDS):
+    lines: dict[str, Row] = {}
+    silver_searched = bronze_searched = Identifiers()
+    for round_ in range(MAX_ROUNDS):  # each round searches only for the ids the last one found
         before = ids
         if events is not None:
-            ids = _silver_closure(spark, events, ids)
+            ids, silver_searched = _silver_closure(spark, events, ids, silver_searched), ids
         if bronze is not None:
-            lines = _bronze_lines(bronze, ids)
-            ids = _bronze_closure(lines, ids, key)
+            lines |= {r["_bronze_id"]: r for r in _bronze_lines(bronze, ids, bronze_searched)}
+            ids, bronze_searched = _bronze_closure(list(lines.values()), ids, key), ids
         log.info("erase: identifier closure round %d: %r", round_ + 1, ids)
         if ids == before:
             break
+    lines = list(lines.values())
     found = Located(ids=ids, bronze=lines)
     bronze_ids = _values(spark, {r["_bronze_id"] for r in lines})
     if events is not None:

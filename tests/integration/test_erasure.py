@@ -250,7 +250,8 @@ def test_an_erase_killed_at_each_step_and_rerun_ends_in_the_same_state(built_lak
                                                                        tmp_path: Path) -> None:
     lake = built_lakehouse.lake.copy(tmp_path / "lake")
     args = ("erase", "--email", erased.person.email, "--request-id", REQUEST)
-    for step in ("landing", "bronze", "silver", "gold", "purge"):
+    # after the append-only rewrites, after Silver's MERGE (Gold not rebuilt yet), after the purge
+    for step in ("bronze", "silver", "purge"):
         env = {**os.environ, "MEDALLION_ERASE_CRASH_AFTER": step, "DBT_TARGET_PATH": str(lake.dbt_target),
                "DBT_LOG_PATH": str(lake.root / "dbt-logs")}
         done = subprocess.run([sys.executable, "-m", "pipelines.cli", "--config", str(lake.config_file), *args],
@@ -261,5 +262,5 @@ def test_an_erase_killed_at_each_step_and_rerun_ends_in_the_same_state(built_lak
     for name in (SILVER_EVENTS.qualified_name, "gold.fct_customer_ltv", *CAMPAIGN_MARTS):
         assert _rows(_table(spark, lake, name)) == _rows(_table(spark, erased.lake, name)), name
     log = _table(spark, lake, AUDIT_ERASURE_LOG.qualified_name).first()
-    assert log["attempts"] == 6
+    assert log["attempts"] == 4
     shutil.rmtree(tmp_path / "lake", ignore_errors=True)
