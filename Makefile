@@ -11,6 +11,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e .
+	$(PY) -m pipelines.serving.jar  # the Java half of `medallion serve` (javac, JDK 17)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

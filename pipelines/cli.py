@@ -127,6 +127,12 @@ def _cmd_erase(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    from pipelines.serving.server import serve
+
+    return serve(config, host=args.host, port=args.port)
+
+
 def _cmd_tables(args: argparse.Namespace, config: Config) -> int:
     from gold.sql_query import write_table
 
@@ -244,6 +250,17 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Command]]:
     p.add_argument("--wait-seconds", type=float, default=300.0,
                    help="how long to wait for refine to process the person's latest Bronze rows (default 300)")
     commands["erase"] = _cmd_erase
+
+    p = sub.add_parser(
+        "serve", help="the SQL endpoint (Spark Thrift Server: JDBC/ODBC, beeline, PyHive, dbt's thrift "
+                      "target) until Ctrl-C / SIGTERM; analysts read-only, Bronze and direct personal "
+                      "data never served, every statement in audit.sql_access_log",
+        description="Accounts: MEDALLION_SERVE_USERS=user:role,... (roles analyst, pipeline) and "
+                    "MEDALLION_SERVE_PASSWORD_<USER> per user; without them only a loopback address "
+                    "is served and every client is an analyst. README: Serving.")
+    p.add_argument("--host", help="address to bind (default serve.host: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default serve.port: 10000)")
+    commands["serve"] = _cmd_serve
 
     p = sub.add_parser("tables", help="list every table medallion owns: where it lives, lineage "
                                       "and personal-data columns (the table registry)")

@@ -172,6 +172,20 @@ class StatusConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """`medallion serve`: the SQL endpoint for analysts and scheduled dbt runs (README "Serving").
+    Accounts and passwords come from the environment, never from a file (pipelines/serving)."""
+
+    # loopback by default; any other address needs authentication (MEDALLION_SERVE_USERS)
+    host: str = "127.0.0.1"
+    port: int = field(default=10000, metadata=_min(1))
+    # the access log (who ran what) is loaded into audit.sql_access_log this often, and at stop
+    access_log_flush_seconds: float = field(default=10.0, metadata=_min(1.0))
+    # tables that appear in the warehouse after start become addressable within this time
+    refresh_tables_seconds: float = field(default=30.0, metadata=_min(1.0))
+
+
+@dataclass(frozen=True)
 class DeltaRetention:
     """How long a layer's tables keep history (`medallion maintain` sets the table properties and
     vacuums; time travel, `trace --as-of-build` included, reaches back this far at most)."""
@@ -219,6 +233,7 @@ class Config:
     refine: RefineConfig = field(default_factory=RefineConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     source: str = field(default=BUILTIN, metadata={"internal": True})
 
     @property

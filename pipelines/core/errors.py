@@ -45,6 +45,23 @@ _MESSAGES: dict[str, str] = {
     "SQL_MULTIPLE_STATEMENTS": (
         "`medallion sql` runs one statement per call and this text holds {count}; run them one at a time"
     ),
+    "SERVE_REFUSED": "{detail}",
+    "SERVE_INSECURE_BIND": (
+        "refusing to serve on {host} without authentication: only a loopback address may go without "
+        "it. Set {variable} (user:role pairs) and each user's password variable, or bind 127.0.0.1"
+    ),
+    "SERVE_BAD_USERS": "{variable}: {detail}",
+    "SERVE_PASSWORD_MISSING": (
+        "user {user} has no password: set {variable} (at least 8 characters; it is hashed and "
+        "removed from the environment before Spark starts)"
+    ),
+    "SERVE_PORT_IN_USE": "{host}:{port} is already in use; stop the other server or pass --port",
+    "SERVE_START_FAILED": "the SQL endpoint did not start listening on {host}:{port} within {seconds}s: {detail}",
+    "SERVE_JDK_MISSING": (
+        "building the serving jar needs a JDK 17+ compiler ({detail}); install one (Debian: "
+        "openjdk-17-jdk-headless) and set JAVA_HOME to it"
+    ),
+    "SERVE_JAR_BUILD_FAILED": "compiling the serving jar failed: {detail}",
     "TABLE_NOT_IN_REGISTRY": "{table} is not a table medallion owns (see `medallion tables`)",
     "REGISTRY_INVALID": "the table registry is inconsistent: {detail}",
     "ERASE_IN_PROGRESS": (

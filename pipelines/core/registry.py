@@ -52,6 +52,8 @@ class Writer(str, enum.Enum):
     DBT = "dbt"
     # `medallion erase`: its own log, and the one audited rewrite of the other layers' rows
     ERASURE = "erasure"
+    # `medallion serve`: the SQL endpoint's access log
+    SERVING = "serving"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class TableSpec:
     # Columns Delta keeps min/max statistics for, as declared (None: see statistics_columns).
     stats_columns: tuple[str, ...] | None = None
     kind: str = "table"  # or "view" (dbt staging models: no storage of their own)
+    # `medallion serve`: analysts may query it (never its `direct` columns). Gold: yes; the
+    # Python-written tables say so in tables.yaml (`analysts: true`), Bronze and quarantine never.
+    analysts: bool = False
 
     @property
     def qualified_name(self) -> str:
@@ -197,7 +202,7 @@ def gold_tables() -> tuple[TableSpec, ...]:
                 if not schema:
                     raise PipelineError("REGISTRY_INVALID", {"detail": f"{where}: folder {folder} has no +schema"})
                 specs.append(TableSpec(
-                    schema=schema, name=entry["name"], writer=Writer.DBT, kind=kind,
+                    schema=schema, name=entry["name"], writer=Writer.DBT, kind=kind, analysts=True,
                     comment=" ".join(str(entry.get("description") or "").split()),
                     columns=tuple(_gold_column(c, where) for c in entry.get("columns") or []),
                 ))

@@ -58,7 +58,7 @@ def ivy_dir(config: Config) -> Path:
     return Path(custom).expanduser() if custom else Path.home() / ".ivy2.5.2"
 
 
-def _jar_cached(config: Config, coordinate: str) -> bool:
+def jar_cached(config: Config, coordinate: str) -> bool:
     group, artifact, ver = coordinate.split(":")
     return (ivy_dir(config) / "jars" / f"{group}_{artifact}-{ver}.jar").is_file()
 
@@ -97,7 +97,7 @@ def build_session(config: Config, *, app_suffix: str = "") -> "SparkSession":
         # Python workers (UDFs) must be this interpreter, with this environment's packages.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     packages = delta_packages()
-    if not all(_jar_cached(config, p) for p in packages):
+    if not all(jar_cached(config, p) for p in packages):
         log.warning("first start on this machine: resolving %s from Maven Central into %s",
                     ", ".join(packages), ivy_dir(config))
 
@@ -130,7 +130,7 @@ def build_session(config: Config, *, app_suffix: str = "") -> "SparkSession":
         with jvm_output_to_log():  # Ivy's report and log4j's console go to the log file
             spark = builder.getOrCreate()
     except PySparkRuntimeError as exc:
-        if not all(_jar_cached(config, p) for p in packages):
+        if not all(jar_cached(config, p) for p in packages):
             raise PipelineError("DELTA_JARS_UNAVAILABLE", {
                 "packages": ", ".join(packages + list(sc.packages)), "ivy_dir": ivy_dir(config),
                 "first_package": packages[0], "detail": exc,

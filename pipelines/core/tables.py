@@ -20,7 +20,8 @@ from pipelines.core.registry import ColumnSpec, PersonalData, TableSpec, Writer
 
 DECLARATIONS = Path(__file__).with_name("tables.yaml")
 _COLUMN_KEYS = {"name", "type", "nullable", "comment", "personal_data", "lineage"}
-_TABLE_KEYS = {"writer", "comment", "partitioned_by", "properties", "stats_columns", "checks", "columns"}
+_TABLE_KEYS = {"writer", "comment", "partitioned_by", "properties", "stats_columns", "checks", "columns",
+               "analysts"}
 
 
 def _quoted(values: tuple[str, ...]) -> str:
@@ -69,6 +70,7 @@ def _table(qualified_name: str, entry: Mapping[str, Any]) -> TableSpec:
         checks={k: _fill(v) for k, v in (entry.get("checks") or {}).items()},
         properties={k: _fill(str(v)) for k, v in (entry.get("properties") or {}).items()},
         stats_columns=tuple(stats) if stats is not None else None,
+        analysts=bool(entry.get("analysts", False)),
     )
 
 
@@ -93,6 +95,7 @@ SILVER_TABLES: tuple[TableSpec, ...] = (
 # The build ledger: declared here (an audit table), written by dbt's hooks.
 AUDIT_GOLD_BUILDS = _SPECS["audit.gold_builds"]
 AUDIT_ERASURE_LOG = _SPECS["audit.erasure_log"]
+AUDIT_SQL_ACCESS_LOG = _SPECS["audit.sql_access_log"]
 
 # Every table this file declares; PIPELINE_TABLES are those the pipeline's Python creates and writes.
 DECLARED_TABLES: tuple[TableSpec, ...] = tuple(_SPECS.values())
