@@ -43,6 +43,10 @@ from sqlglot.tokens import Token, TokenType
 from pipelines.core.errors import PipelineError
 
 DIALECT = "spark"
+# Session conf naming the role the JVM guard (pipelines/serving, loaded by `medallion sql` and
+# `medallion serve`) gives this process's own statements: `reader` (read-only) or `pipeline`
+# (writes, never to Bronze). Set after the tables are registered; no SQL statement can change it.
+GUARD_ROLE_CONF = "spark.medallion.guard.localRole"
 BRONZE_SCHEMA = "bronze"
 
 # Leading keywords of statements that only read (Spark's grammar has no writing form of them).

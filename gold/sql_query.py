@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator, TextIO
 
 from pyspark.sql import DataFrame, SparkSession
 
-from gold.sql_guard import check_statement
+from gold.sql_guard import GUARD_ROLE_CONF, check_statement
 from pipelines.core.catalog import register_tables
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
@@ -40,13 +40,30 @@ def query_session(config: Config, spark: SparkSession | None = None) -> SparkSes
 
 
 def run_query(spark: SparkSession, sql: str) -> DataFrame:
-    """Run one statement; analysis errors become `PipelineError("SQL_FAILED")`."""
+    """Run one statement; analysis errors become `PipelineError("SQL_FAILED")`, the guard's
+    refusals `PipelineError("SQL_REFUSED")` with the guard's code."""
+    from py4j.protocol import Py4JJavaError
     from pyspark.errors import AnalysisException, ParseException
 
     try:
         return spark.sql(sql)
     except (AnalysisException, ParseException) as exc:
         raise PipelineError("SQL_FAILED", {"detail": _short(exc)}) from exc
+    except Py4JJavaError as exc:
+        refused = guard_refusal(exc)
+        if refused is None:
+            raise
+        raise PipelineError("SQL_REFUSED", {"reason": refused[0], "detail": refused[1]}) from exc
+
+
+def guard_refusal(exc: BaseException) -> tuple[str, str] | None:
+    """(code, message) of the JVM guard's refusal inside a Py4J error, else None."""
+    java = getattr(exc, "java_exception", None)
+    while java is not None:
+        if java.getClass().getName() == "io.medallion.serving.AccessDenied":
+            return str(java.code()), str(java.getMessage())
+        java = java.getCause()
+    return None
 
 
 def _short(exc: BaseException) -> str:
@@ -142,6 +159,8 @@ def print_query(config: Config, sql: str, *, fmt: str = "table", limit: int = 10
     spark = query_session(config, spark)
     if own_session:  # an operator's statement: its commits say so in `describe history`
         tag_session_commits(spark, new_run_id(), "operator")
+        # the plan-level guard, when loaded (the CLI loads it), judges the statement in this role
+        spark.conf.set(GUARD_ROLE_CONF, "pipeline" if allow_writes else "reader")
     df = run_query(spark, sql)
     columns = df.columns
     if fmt == "json":

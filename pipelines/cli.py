@@ -63,10 +63,18 @@ def _cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 
 def _cmd_sql(args: argparse.Namespace, config: Config) -> int:
-    from gold.sql_query import print_query
+    import tempfile
+    from pathlib import Path
 
-    return print_query(config, args.query, fmt=args.format, limit=args.limit,
-                       allow_writes=args.allow_writes)
+    from gold.sql_query import guard_statement, print_query
+    from pipelines.serving.policy import guarded
+
+    # refused without starting Spark when the text alone says so; then the JVM guard judges the
+    # analyzed plan (what the statement really does) in the same role
+    guard_statement(config, args.query, allow_writes=args.allow_writes)
+    with tempfile.TemporaryDirectory(prefix="medallion-sql-") as policy_dir:
+        return print_query(guarded(config, Path(policy_dir)), args.query, fmt=args.format,
+                           limit=args.limit, allow_writes=args.allow_writes)
 
 
 def _cmd_build(args: argparse.Namespace, config: Config) -> int:

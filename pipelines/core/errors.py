@@ -45,7 +45,7 @@ _MESSAGES: dict[str, str] = {
     "SQL_MULTIPLE_STATEMENTS": (
         "`medallion sql` runs one statement per call and this text holds {count}; run them one at a time"
     ),
-    "SERVE_REFUSED": "{detail}",
+    "SQL_REFUSED": "refused ({reason}): {detail}",
     "SERVE_INSECURE_BIND": (
         "refusing to serve on {host} without authentication: only a loopback address may go without "
         "it. Set {variable} (user:role pairs) and each user's password variable, or bind 127.0.0.1"

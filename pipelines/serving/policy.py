@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
+from gold.sql_guard import GUARD_ROLE_CONF
 from pipelines.core.config import Config
 from pipelines.core.registry import PersonalData, Writer, all_tables, gold_tables
 from pipelines.serving.accounts import Account
@@ -55,6 +56,22 @@ def build_policy(config: Config, accounts: Iterable[Account], *, local_role: str
         "locked_confs": dict(LOCKED_CONFS),
         "access_log": str(access_log) if access_log else "",
     }
+
+
+def guarded(config: Config, directory: Path, *, local_role: str = "unrestricted",
+            accounts: Iterable[Account] = (), access_log: Path | None = None,
+            extra_class_path: Iterable[str] = (), extra: dict[str, str] | None = None) -> Config:
+    """`config` whose Spark session loads the guard with this policy (written into `directory`,
+    which must outlive the session). The process narrows its own role later (GUARD_ROLE_CONF)."""
+    from dataclasses import replace
+
+    from pipelines.serving.jar import ensure_jar
+
+    policy = build_policy(config, accounts, local_role=local_role, access_log=access_log)
+    conf = {**config.spark.conf,
+            **guard_conf(ensure_jar(), write_policy(policy, directory), extra_class_path=extra_class_path),
+            **(extra or {})}
+    return replace(config, spark=replace(config.spark, conf=conf))
 
 
 def write_policy(policy: dict[str, Any], directory: Path) -> Path:

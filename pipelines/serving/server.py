@@ -10,6 +10,7 @@ get a closed connection, never a half answer), then the access log is loaded, th
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import shutil
@@ -20,7 +21,6 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable, TextIO
 
@@ -33,7 +33,7 @@ from pipelines.core.spark_session import jar_cached, build_session, delta_packag
 from pipelines.serving.access_log import AccessLogLoader, access_log_dir, finish_orphans
 from pipelines.serving.accounts import USERS_VAR, Account, load_accounts
 from pipelines.serving.jar import ensure_jar
-from pipelines.serving.policy import LOCKED_CONFS, build_policy, guard_conf, write_policy
+from pipelines.serving.policy import LOCKED_CONFS, guarded
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None,
     port = port or config.serve.port
     accounts = load_accounts()  # passwords leave the environment here, before the JVM starts
     check_bind(host, port, accounts)
-    jar = ensure_jar()
+    ensure_jar()  # before anything starts: a missing JDK fails here, clearly
     run_id = new_run_id()
     runtime = Path(tempfile.mkdtemp(prefix="medallion-serve-"))
     access_file = access_log_dir(config) / f"{run_id}.jsonl"
@@ -136,16 +136,14 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None,
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     spark = server = None
     try:
-        policy = build_policy(config, accounts, local_role="unrestricted", access_log=access_file)
-        conf = {
-            **config.spark.conf,
-            **guard_conf(jar, write_policy(policy, runtime), extra_class_path=package_jars(config)),
-            **hive_conf(host, port, bool(accounts), runtime),
-            **LOCKED_CONFS,
-            # one client's long query does not queue the others' behind it
-            "spark.scheduler.mode": "FAIR",
-        }
-        spark = build_session(replace(config, spark=replace(config.spark, conf=conf)), app_suffix="serve")
+        served = guarded(config, runtime, accounts=accounts, access_log=access_file,
+                         extra_class_path=package_jars(config), extra={
+                             **hive_conf(host, port, bool(accounts), runtime),
+                             **LOCKED_CONFS,
+                             # one client's long query does not queue the others' behind it
+                             "spark.scheduler.mode": "FAIR",
+                         })
+        spark = build_session(served, app_suffix="serve")
         # Thrift sessions start from the Spark conf (no reads by path); this process's own session
         # (registration, the access log) writes tables by path
         spark.conf.set("spark.sql.runSQLOnFiles", "true")
@@ -173,20 +171,34 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None,
         out.flush()
         log.info("serving %d tables on %s:%d, run %s", len(tables), host, port, run_id)
         _loop(spark, config, loader, stop)
-        server.stop()
+        out.write(f"medallion serve: stopped ({_stop(server, loader, access_file)})\n")
         server = None
-        loaded = loader.flush()
-        access_file.unlink(missing_ok=True)
-        out.write(f"medallion serve: stopped ({loaded} access-log rows loaded at stop)\n")
         return 0
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if server is not None:
-            server.stop()
-        if spark is not None:
-            spark.stop()
+        with contextlib.suppress(Exception):  # after a failure: best effort
+            if server is not None:
+                server.stop()
+        with contextlib.suppress(Exception):
+            if spark is not None:
+                spark.stop()
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def _stop(server, loader: AccessLogLoader, access_file: Path) -> str:
+    """Stop the Thrift service, then load the rest of the access log. A signal sent to the whole
+    process group stops the JVM on its own; its log lines then load at the next start."""
+    from py4j.protocol import Py4JError
+
+    try:
+        server.stop()
+        loaded = loader.flush()
+    except (Py4JError, ConnectionError) as exc:
+        log.warning("the JVM stopped first (%s); the access log loads at the next start", type(exc).__name__)
+        return "the JVM had stopped: the rest of the access log loads at the next start"
+    access_file.unlink(missing_ok=True)
+    return f"{loaded} access-log rows loaded at stop"
 
 
 def _loop(spark, config: Config, loader: AccessLogLoader, stop: threading.Event) -> None:
