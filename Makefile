@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 MED    := $(VENV)/bin/medallion
 DEMO_EVENTS ?= 20000
 
-.PHONY: install install-test chromium demo test test-slow test-fast bench bench-silver bench-gold bench-trace bench-erase gold-ci clean
+.PHONY: install install-test chromium demo test test-slow test-fast bench bench-silver bench-gold bench-trace bench-erase bench-serve gold-ci gold-ci-serve clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -68,8 +68,16 @@ bench-trace: install  ## `medallion trace` of one row per mart, cold CLI, on 1M 
 bench-erase: install  ## `medallion erase` of one person on a lakehouse of 1M events
 	$(PY) benchmarks/bench_erase.py
 
+bench-serve: install  ## `medallion serve` vs a bare Thrift Server: p50/p95 of 4 analysts on 1M events' Gold
+	$(PY) benchmarks/bench_serve.py
+
 gold-ci: install  ## the scheduled dbt CI steps, locally, against the embedded default
 	bash dbt_project/ci/gold_ci.sh
+
+# After gold-ci (same GOLD_CI_ROOT): `medallion serve` on the lakehouse gold-ci built, and dbt's
+# `thrift` target through it (source freshness, build, docs) with a generated pipeline account.
+gold-ci-serve: install  ## the scheduled dbt CI steps through `medallion serve` (run gold-ci first)
+	GOLD_CI_MODE=serve bash dbt_project/ci/gold_ci.sh
 
 clean:
 	rm -rf lakehouse spark-warehouse metastore_db derby.log bench-out dbt_project/target dbt_project/logs

@@ -92,7 +92,7 @@ def dbt_target(config: Config) -> str:
     return config.gold.target
 
 
-def dbt_vars(config: Config, *, run_id: str = "", register_tables: bool = False) -> dict[str, Any]:
+def dbt_vars(config: Config, *, run_id: str = "", register_tables: bool | str = False) -> dict[str, Any]:
     """`--vars` for the project: where Gold lives, whether to register tables, the run id."""
     return {
         "warehouse": config.warehouse,
@@ -197,9 +197,9 @@ def run_dbt(spark: SparkSession, config: Config, command: Sequence[str], extra_a
 
     project = project_dir()
     target = dbt_target(config)
-    # With the local target the tables are registered here, in Python; a thrift server has
-    # its own catalog, so the hook registers them there.
-    variables = dbt_vars(config, run_id=run_id, register_tables=target != "local")
+    # With the local target the tables are registered here, in Python; otherwise the hook decides
+    # (`auto`: a Thrift server such as `medallion serve` serves the warehouse's tables itself).
+    variables = dbt_vars(config, run_id=run_id, register_tables=False if target == "local" else "auto")
     extra, user_vars = _split_vars(extra_args)
     args = [
         *command,

@@ -15,8 +15,10 @@
   existing table and would be rebuilt from scratch.
 
   Idempotent (`create table if not exists`), so it is also harmless against a shared metastore
-  (`spark.catalog: hive`, Thrift Server). Skipped when the caller has registered the tables
-  already (`medallion build` passes `register_tables: false`).
+  (`spark.catalog: hive`). Skipped when the caller has registered the tables already (`medallion
+  build` passes `register_tables: false`) and, by default, through a Thrift server, which serves
+  the warehouse's tables itself (`medallion serve`, whose guard would also refuse registering
+  Bronze: macros/medallion_on_run_start.sql).
 
   `layers`: register only these schemas (a list, or one name); none (default) = all of them.
 -#}

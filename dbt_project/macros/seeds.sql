@@ -7,7 +7,8 @@
   second copy; and in between, readers see no table or an empty one. Here a seed is written like
   the table marts: `create or replace table ... using delta location ... as select <typed values>`
   (the seed's `column_types`, else dbt's inferred types), one commit that replaces the whole
-  table. Nothing is dropped first; a full refresh is the same statement.
+  table, with its column comments and build stamp (macros/table_docs.sql). Nothing is dropped
+  first; a full refresh is the same statement.
 -#}
 
 {#- A CSV cell as a Spark SQL string literal (NULL for an empty cell); the select casts it. -#}
@@ -32,14 +33,7 @@
                 'value': 'c' ~ loop.index}) -%}
     {%- endfor -%}
 
-    {% set sql %}
-        create or replace table {{ this.render() }}
-        {{ file_format_clause() }}
-        {{ partition_cols(label="partitioned by") }}
-        {{ clustered_cols(label="clustered by") }}
-        {{ location_clause() }}
-        {{ comment_clause() }}
-        as
+    {%- set select_sql -%}
         select
         {%- for column in columns %}
             cast({{ column.value }} as {{ column.type }}) as {{ column.name }}{% if not loop.last %},{% endif %}
@@ -54,6 +48,21 @@
         from (select {% for column in columns %}null as {{ column.value }}{% if not loop.last %}, {% endif %}{% endfor %})
         where false
         {%- endif %}
+    {%- endset -%}
+    {%- if config.persist_column_docs() and model.columns -%}  {#- column comments: macros/table_docs.sql -#}
+        {%- set select_sql = 'select * from ' ~ column_docs_view(this, select_sql, agate_table.column_names | list) -%}
+    {%- endif %}
+
+    {% set sql %}
+        create or replace table {{ this.render() }}
+        {{ file_format_clause() }}
+        {{ tblproperties_clause() }}
+        {{ partition_cols(label="partitioned by") }}
+        {{ clustered_cols(label="clustered by") }}
+        {{ location_clause() }}
+        {{ comment_clause() }}
+        as
+        {{ select_sql }}
     {% endset %}
 
     {% call statement('_') -%}

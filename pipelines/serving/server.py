@@ -79,7 +79,12 @@ def hive_conf(host: str, port: int, authenticated: bool, scratch: Path) -> dict[
         "hive.server2.logging.operation.enabled": "false",
         "hive.exec.scratchdir": str(scratch / "scratch"),
         "hive.exec.local.scratchdir": str(scratch / "local"),
-        "hive.downloaded.resources.dir": str(scratch / "resources"),
+        # per session, as Hive's default: a closing session deletes its folder
+        "hive.downloaded.resources.dir": str(scratch / "resources" / "${hive.session.id}_resources"),
+        # a session's close looks for a Hive metastore there is none of (the catalog is Spark's,
+        # in memory): fail at once instead of retrying for tens of seconds
+        "hive.hmshandler.retry.attempts": "1",
+        "hive.hmshandler.retry.interval": "0ms",
         "hive.querylog.location": str(scratch / "querylog"),
     }
     return {f"spark.hadoop.{k}": v for k, v in hive.items()}

@@ -46,6 +46,7 @@ from tests.integration.gold_testkit import (
     SEEDS_DIR, append_events, assert_gold_matches, event, generated_silver_rows, gold_rows, gold_snapshot,
     gold_versions, seed_fx_rates_usd, silver_events_path,
 )
+from pipelines.core import registry
 from pipelines.core.catalog import register_tables
 from pipelines.core.config import join_path
 from pipelines.core.delta_io import SCHEMA_VERSION
@@ -78,6 +79,13 @@ def _new_events() -> list[dict]:
 def _history(spark, config, table: str) -> list:
     path = join_path(config.warehouse, "gold", table)
     return spark.sql(f"DESCRIBE HISTORY delta.`{path}`").orderBy("version").collect()
+
+
+def _last_write(spark, config, table: str) -> str:
+    """The operation of the table's last commit that wrote rows (a merged incremental mart is then
+    stamped with table properties, and given its column comments when they changed)."""
+    metadata_only = {"SET TBLPROPERTIES", "CHANGE COLUMNS"}
+    return [h for h in _history(spark, config, table) if h["operation"] not in metadata_only][-1]["operation"]
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +234,27 @@ def test_a_second_build_without_new_data_changes_nothing(spark, rebuild_without_
         assert (row["status"], row["build_mode"], row["gold_version"]) == ("success", "unchanged", None), table
 
 
+def test_gold_tables_show_their_column_docs_and_the_build_that_last_wrote_them(spark, rebuild_without_new_data):
+    """DESCRIBE shows every column's YAML description; the table properties name the last build
+    that wrote the table (an incremental mart the rebuild left unchanged keeps the earlier one)."""
+    config = rebuild_without_new_data["lake"].config
+    ledger = _ledger(spark, config)
+    tables = [s for s in registry.gold_tables() if s.kind == "table"]
+    assert {s.name for s in tables} >= {*GOLD_TABLES, *SEEDS}
+    for spec in tables:
+        location = spec.location(config)
+        comments = {r["col_name"]: " ".join((r["comment"] or "").split())
+                    for r in spark.sql(f"DESCRIBE TABLE delta.`{location}`").collect()}
+        assert {c: comments[c] for c in spec.column_names} == {c.name: c.comment for c in spec.columns}, spec.name
+        properties = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES delta.`{location}`").collect()}
+        wrote = max((r for r in ledger if r["relation"] == spec.qualified_name and r["gold_version"] is not None),
+                    key=lambda r: r["finished_at"])
+        assert properties["medallion.dbt_invocation_id"] == wrote["invocation_id"], spec.name
+        assert properties["medallion.silver_version"] == str(wrote["silver_version"]), spec.name
+        built_at = dt.datetime.strptime(properties["medallion.last_built_at"], "%Y-%m-%dT%H:%M:%SZ")
+        assert wrote["started_at"].replace(microsecond=0) <= built_at <= wrote["finished_at"], spec.name
+
+
 def test_a_production_build_runs_the_data_tests_and_leaves_unit_and_seed_tests_to_ci(rebuild_without_new_data):
     results = rebuild_without_new_data["results"]["results"]
     kinds = {r["unique_id"].split(".")[0] for r in results}
@@ -306,7 +335,7 @@ def incremental_story(spark, built_lakehouse, events, tmp_path_factory):
     silver += new
     assert lake.medallion("build", *MODELS_ONLY) == 0
     story["new"] = _built(spark, config, silver,
-                          operations={t: _history(spark, config, t)[-1]["operation"] for t in INCREMENTAL})
+                          operations={t: _last_write(spark, config, t) for t in INCREMENTAL})
 
     day = dt.date(2026, 10, 15)
     late = next(e for e in silver if e["event_type"] == "impression" and e["event_date"] == day
@@ -568,7 +597,7 @@ def test_plain_dbt_build_in_another_process_succeeds_while_a_stream_writes_silve
     assert "registered" in cli.stdout and "silver.events" in cli.stdout
     assert silver_version_after > silver_version_before, "the stream committed during the dbt build"
     # The plain CLI found the existing Gold table, so the incremental mart merged (not rebuilt).
-    assert _history(spark, config, "fct_campaign_performance_daily")[-1]["operation"] == "MERGE"
+    assert _last_write(spark, config, "fct_campaign_performance_daily") == "MERGE"
     print(f"plain dbt build CLI: {elapsed:.0f}s while the stream committed "
           f"{silver_version_after - silver_version_before} Silver versions")
 

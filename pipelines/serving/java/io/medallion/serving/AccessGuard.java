@@ -216,8 +216,10 @@ final class AccessGuard extends AbstractFunction1<LogicalPlan, BoxedUnit> {
             throw new AccessDenied("SERVE_PATH_READ", "reading files by path is not allowed; "
                     + "query the tables by name (SHOW TABLES IN gold)");
         }
+        // USE <schema> reads nothing (clients such as PyHive run `USE default` on connect)
+        boolean use = top.equals("SetCatalogAndNamespace") || top.equals("SetNamespaceCommand");
         for (String[] name : mentioned) {
-            if (name[0] == null || !policy.visible(name[0], name[1])) {
+            if (!use && (name[0] == null || !policy.visible(name[0], name[1]))) {
                 throw notVisible(name[0] == null ? name[1] : name[0] + "." + name[1]);
             }
             if (name[2] != null) {
