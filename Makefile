@@ -5,13 +5,13 @@ PY     := $(VENV)/bin/python
 MED    := $(VENV)/bin/medallion
 DEMO_EVENTS ?= 20000
 
-.PHONY: install install-test chromium demo test test-slow test-fast bench bench-silver bench-gold bench-trace bench-erase bench-serve gold-ci gold-ci-serve clean
+.PHONY: install install-test chromium demo test test-slow test-fast bench bench-silver bench-gold bench-trace bench-erase bench-serve bench-freshness gold-ci gold-ci-serve clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e .
-	$(PY) -m pipelines.serving.jar  # the Java half of `medallion serve` (javac, JDK 17)
+	$(PY) -m pipelines.core.jar  # the Java classes: local file system, `medallion serve` (javac, JDK 17)
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
@@ -70,6 +70,11 @@ bench-erase: install  ## `medallion erase` of one person on a lakehouse of 1M ev
 
 bench-serve: install  ## `medallion serve` vs a bare Thrift Server: p50/p95 of 4 analysts on 1M events' Gold
 	$(PY) benchmarks/bench_serve.py
+
+bench-freshness: install  ## Landing->Silver freshness from outside: bare Spark baseline, medallion (1,000 events/s, 10 min), Gold
+	$(PY) benchmarks/bench_freshness.py --bare --seconds 180
+	$(PY) benchmarks/bench_freshness.py
+	$(PY) benchmarks/bench_freshness.py --gold --seconds 300
 
 gold-ci: install  ## the scheduled dbt CI steps, locally, against the embedded default
 	bash dbt_project/ci/gold_ci.sh

@@ -4,8 +4,9 @@ Append-only Delta (`delta.appendOnly=true`, created by DDL so NOT NULL holds), p
 ingest date. The stream reads the landing folder as text split on `\\n` only, so a line's bytes
 (including a trailing `\\r`) are kept; lines that are not valid UTF-8 keep their original bytes in
 `raw_bytes`, because a string column cannot hold them faithfully. Exactly-once: each micro-batch is
-one Delta commit tagged with `txnAppId` (derived from the checkpoint's query id) and
-`txnVersion` = batch id, so a batch replayed after a crash is skipped by Delta itself.
+one Delta append; a batch Spark re-runs after a crash (the first one after a restart, see
+pipelines.core.replay) is skipped when its rows (this stream's id and batch id in `_bronze_id` /
+`_ingest_batch_id`) are already in the table.
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from pyspark.sql.streaming import StreamingQuery
 from bronze.landing import LandingWatch
 from pipelines.core import checkpoints, delta_io, ownership, storage
 from pipelines.core.config import Config
+from pipelines.core.replay import ReplayCheck
 from pipelines.core.runs import commit_metadata
-from pipelines.core.streams import start_foreach_batch
+from pipelines.core.streams import micro_batch_conf, start_foreach_batch
 from pipelines.core.tables import BRONZE_EVENTS_RAW
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,7 @@ class BronzeBatchWriter:
         self.checkpoint = config.checkpoint(STREAM_NAME)
         self._stream_id: str | None = None
         self._claimed = False
+        self._replay = ReplayCheck()
 
     def stream_id(self, spark: SparkSession) -> str:
         """The streaming query id Spark stored in the checkpoint (stable across restarts)."""
@@ -123,10 +126,21 @@ class BronzeBatchWriter:
         if not self._claimed:  # before this stream's first write (see pipelines.core.ownership)
             ownership.claim(spark, self.config, (TABLE,), ownership.Owner(STREAM_NAME, self.checkpoint, stream_id))
             self._claimed = True
-        rows = to_bronze_rows(batch, stream_id=stream_id[:8], batch_id=batch_id, run_id=self.run_id)
-        delta_io.append_once(rows, self.location, app_id=f"medallion-bronze-{stream_id}",
-                             batch_id=batch_id,
-                             metadata=commit_metadata(self.run_id, "bronze", batch_id=batch_id))
+        if self._replay.needed(batch_id) and self.already_written(spark, stream_id[:8], batch_id):
+            log.info("bronze batch %s was committed before the restart; not appended again", batch_id)
+        else:
+            rows = to_bronze_rows(batch, stream_id=stream_id[:8], batch_id=batch_id, run_id=self.run_id)
+            delta_io.append(rows, self.location, metadata=commit_metadata(
+                self.run_id, "bronze", batch_id=batch_id, txn_app_id=f"medallion-bronze-{stream_id}"))
+        self._replay.committed(batch_id)
+
+    def already_written(self, spark: SparkSession, stream_id: str, batch_id: int) -> bool:
+        """Whether Bronze holds rows of this stream's batch (`_ingest_batch_id` and the stream's
+        `_bronze_id` prefix; both have file statistics, so only matching files are read)."""
+        rows = (spark.read.format("delta").load(self.location)
+                .where((F.col("_ingest_batch_id") == F.lit(batch_id))
+                       & F.col("_bronze_id").startswith(f"{stream_id}-")))
+        return bool(rows.limit(1).count())
 
 
 def start_ingest(spark: SparkSession, config: Config, run_id: str, *, continuous: bool) -> StreamingQuery:
@@ -139,4 +153,5 @@ def start_ingest(spark: SparkSession, config: Config, run_id: str, *, continuous
     return start_foreach_batch(
         read_landing(spark, config), STREAM_NAME, BronzeBatchWriter(config, run_id),
         checkpoint=config.checkpoint(STREAM_NAME), continuous=continuous,
-        trigger_interval_seconds=config.ingest.trigger_interval_seconds)
+        trigger_interval_seconds=config.ingest.trigger_interval_seconds,
+        session_conf=micro_batch_conf(config, continuous=continuous))

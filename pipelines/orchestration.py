@@ -7,6 +7,7 @@ stop the streams between micro-batches where possible; exactly-once sinks make a
 """
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -27,10 +28,11 @@ from pipelines.core.runs import new_run_id, tag_session_commits
 from pipelines.core.spark_session import build_session
 from pipelines.core.streams import batch_error
 from pipelines.core.tables import BRONZE_EVENTS_RAW
-from pipelines.run_facts import bronze_rows_to_refine, refine_facts, refine_rows_read
+from pipelines.run_facts import bronze_rows_to_refine, refine_facts
 from pipelines.run_progress import RunProgress
 from pipelines.run_summary import (IngestFacts, RefineFacts, build_facts, closing_line,
                                    reasons_line, summary_rows)
+from silver.batch_ledger import LedgerEntry
 from silver.refine import start_refine
 from silver.refine_batch import STREAM_NAME as REFINE_STREAM
 
@@ -111,11 +113,13 @@ def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: Sp
     display = RunProgress(continuous=continuous, quiet=setup is not None and setup.verbosity < 0)
     ingest_files = _IngestFiles(spark, config) if "ingest" in streams else None
     stream_stage = {INGEST_STREAM: "ingest", REFINE_STREAM: "refine"}
+    refined = _RowsRead()
+    starters = {**STREAM_STAGES, "refine": functools.partial(start_refine, on_committed=refined.add)}
 
     def on_batch(stream: str, batch_id: int, rows: int, rate: float) -> None:
         stage = stream_stage.get(stream, stream)
         if stage == "refine":  # what the ledger says was read, not Spark's per-read input count
-            rows = max(0, refine_rows_read(spark, config, run_id) - display.rows(stage))
+            rows = max(0, refined.total - display.rows(stage))
             done = None
         else:
             done = ingest_files.done() if ingest_files is not None else None
@@ -126,7 +130,8 @@ def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: Sp
     outcome: DbtOutcome | None = None
     with display:
         if continuous:
-            _run_continuous(spark, config, streams, run_id, stop_event or _signal_stop_event(), stats,
+            _run_continuous(spark, config, [starters[s] for s in streams], run_id,
+                            stop_event or _signal_stop_event(), stats,
                             rebuild_every=config.gold.rebuild_interval_seconds if build else None,
                             display=display)
         else:
@@ -135,7 +140,7 @@ def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: Sp
                     display.start_stage(stage, total=ingest_files.pending_at_start, unit="files")
                 else:
                     display.start_stage(stage, total=bronze_rows_to_refine(spark, config), unit="rows")
-                query = STREAM_STAGES[stage](spark, config, run_id, continuous=False)
+                query = starters[stage](spark, config, run_id, continuous=False)
                 _await(query, stats)
                 display.finish_stage(stage)
             if build:
@@ -152,6 +157,19 @@ def run_stages(config: Config, stages: list[str], *, continuous: bool, spark: Sp
     display.summary(summary_rows(ingest, refine, gold), reasons_line(refine),
                     closing_line(run_id, elapsed, ingest, refine, gold))
     return 0
+
+
+class _RowsRead:
+    """Bronze rows the refine batches of this run have read, as each batch's ledger entry is
+    committed (kept in process: re-reading the ledger per batch is a Spark job that grows with it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0
+
+    def add(self, entry: LedgerEntry) -> None:
+        with self._lock:
+            self.total += entry.rows_read
 
 
 class _IngestFiles:
@@ -211,10 +229,10 @@ def _signal_stop_event() -> threading.Event:
     return stop
 
 
-def _run_continuous(spark: SparkSession, config: Config, stages: list[str], run_id: str,
+def _run_continuous(spark: SparkSession, config: Config, starters: list[StreamStarter], run_id: str,
                     stop: threading.Event, stats: StreamStats, *, rebuild_every: float | None,
                     display: RunProgress | None = None) -> None:
-    queries = [STREAM_STAGES[s](spark, config, run_id, continuous=True) for s in stages]
+    queries = [start(spark, config, run_id, continuous=True) for start in starters]
     next_build = time.monotonic() + (rebuild_every or 0.0)
     try:
         while not stop.is_set():

@@ -36,15 +36,6 @@ def bronze_rows_to_refine(spark: SparkSession, config: Config) -> int | None:
         return None
 
 
-def refine_rows_read(spark: SparkSession, config: Config, run_id: str) -> int:
-    """Bronze rows this run's refine batches have read so far (Spark's own input count of the
-    refine stream counts each row once per read of the micro-batch, so it overstates this)."""
-    if not _exists(spark, config, AUDIT_BATCH_LEDGER.location(config)):
-        return 0
-    ledger = delta_io.read_table(spark, config, AUDIT_BATCH_LEDGER).where(F.col("run_id") == run_id)
-    return int(ledger.agg(F.sum("rows_read")).first()[0] or 0)
-
-
 def refine_facts(spark: SparkSession, config: Config, run_id: str) -> RefineFacts:
     """This run's refine batches: the ledger's sums, and quarantined rows per reason code."""
     empty = RefineFacts(0, 0, 0, 0, 0)

@@ -16,11 +16,11 @@ from pipelines.core import checkpoints, delta_io, pii_key
 from pipelines.core.catalog import delta_table_exists
 from pipelines.core.config import Config, is_uri
 from pipelines.core.errors import PipelineError
-from pipelines.core.streams import start_foreach_batch
+from pipelines.core.streams import micro_batch_conf, start_foreach_batch
 from pipelines.core.tables import BRONZE_EVENTS_RAW, SILVER_EVENTS, SILVER_TABLES
 from silver.gx_engine import QualityGate, check_suite
 from silver.reference_data import load_reference
-from silver.refine_batch import STREAM_NAME, RefineBatch, WriteHook
+from silver.refine_batch import STREAM_NAME, CommitHook, RefineBatch, WriteHook
 from silver.suite import Suite, find_suite
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ def read_bronze(spark: SparkSession, config: Config) -> DataFrame:
 
 
 def start_refine(spark: SparkSession, config: Config, run_id: str, *, continuous: bool,
-                 on_table_written: WriteHook | None = None) -> StreamingQuery:
+                 on_table_written: WriteHook | None = None,
+                 on_committed: CommitHook | None = None) -> StreamingQuery:
     """Start the Bronze -> Silver stream; the caller awaits or stops the returned query.
 
     `--once` processes everything in Bronze (availableNow) in batches of at most
@@ -78,10 +79,12 @@ def start_refine(spark: SparkSession, config: Config, run_id: str, *, continuous
     gate = QualityGate(suite, docs_dir=docs_dir(config), pandas_max_rows=config.refine.gx_pandas_max_rows)
     reference = load_reference(config)
     pii_key.install(spark, reference.pii_key)
-    batch_fn = RefineBatch(config, run_id, reference=reference, gate=gate, on_table_written=on_table_written)
+    batch_fn = RefineBatch(config, run_id, reference=reference, gate=gate, on_table_written=on_table_written,
+                           on_committed=on_committed)
     log.info("silver refine: suite %s (%s) from %s (%s); emails hashed with key %s from %s", suite.name,
              suite.digest, suite.path, "continuous" if continuous else "once", reference.pii_key.key_id,
              reference.pii_key.source)
     return start_foreach_batch(
         source, STREAM_NAME, batch_fn, checkpoint=config.checkpoint(STREAM_NAME), continuous=continuous,
-        trigger_interval_seconds=config.refine.trigger_interval_seconds)
+        trigger_interval_seconds=config.refine.trigger_interval_seconds,
+        session_conf=micro_batch_conf(config, continuous=continuous))

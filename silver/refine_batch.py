@@ -8,11 +8,13 @@ table writes, side by side (silver.events from the cache, silver.events_quaranti
 rows joined to their reasons, silver.events_duplicates, audit.quality_results) -> audit.batch_ledger
 last, with the seconds each step took.
 
-Exactly-once: every write is a Delta append with `txnAppId` = `medallion-silver-<query id>` (the id
-Spark keeps in this stream's checkpoint, so a new checkpoint is a new app id and never silently
-skipped) and `txnVersion` = batch id; a replayed batch's already-committed writes are skipped by
-Delta. The one input that changes once the batch wrote silver.events is silver.events itself (dedup
-reads it), so dedup leaves out the batch's own rows (see `RefineBatch.silver_before_batch`).
+Exactly-once: every write is a plain Delta append whose `userMetadata` names the stream
+(`medallion-silver-<query id>`, the id Spark keeps in this stream's checkpoint) and the batch id.
+Only the first batch after a (re)start can be a replay (see pipelines.core.replay); for it, the
+tables that already hold the batch's rows (`_silver_batch_id`; `txn_app_id` + `batch_id` in the
+audit tables) are skipped, and a batch already in audit.batch_ledger (written last) is skipped
+whole. The one input that changes once the batch wrote silver.events is silver.events itself
+(dedup reads it), so dedup leaves out the batch's own rows (see `RefineBatch.silver_before_batch`).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from pyspark.sql import DataFrame, SparkSession, functions as F
 from pipelines.core import checkpoints, delta_io, ownership
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
+from pipelines.core.replay import ReplayCheck
 from pipelines.core.runs import commit_metadata
 from pipelines.core.tables import (AUDIT_BATCH_LEDGER, AUDIT_QUALITY_RESULTS, SILVER_EVENTS,
                                    SILVER_EVENTS_DUPLICATES, SILVER_EVENTS_QUARANTINE, SILVER_TABLES)
@@ -49,9 +52,15 @@ log = logging.getLogger(__name__)
 STREAM_NAME = "silver_events"
 # Called after each table write with (table, batch_id); lets tests inject a crash between writes.
 WriteHook = Callable[[str, int], None]
+# Called with each batch's ledger entry once the whole batch is committed (progress display).
+CommitHook = Callable[["batch_ledger.LedgerEntry"], None]
 # Up to this many rows, small per-batch tables (duplicate suspects, rejected ids) are broadcast
 # to the batch's rows instead of shuffling them.
 BROADCAST_MAX_ROWS = 200_000
+# Up to this many rows read, a batch writes one file per table: a continuous stream's small
+# batches would otherwise add a file per core to every table each batch, and dedup reads every
+# file of silver.events.
+ONE_FILE_MAX_ROWS = 50_000
 # Bronze's copy of the line: only the quarantine needs it, and reads it from the batch itself.
 RAW_COLUMNS = ("raw", "raw_bytes")
 
@@ -156,8 +165,9 @@ class RefineBatch:
     """The foreachBatch function (one instance per started stream): named steps, in order."""
 
     def __init__(self, config: Config, run_id: str, *, reference: Reference, gate: QualityGate,
-                 on_table_written: WriteHook | None = None) -> None:
+                 on_table_written: WriteHook | None = None, on_committed: CommitHook | None = None) -> None:
         self.config = config
+        self.on_committed = on_committed
         self.run_id = run_id
         self.reference = reference
         self.gate = gate
@@ -166,6 +176,7 @@ class RefineBatch:
         self.paths = {spec.qualified_name: spec.location(config) for spec in SILVER_TABLES}
         self._app_id: str | None = None
         self._claimed = False
+        self._replay = ReplayCheck()
         self._docs_built_at: float | None = None
         # (batch id, highest event time accepted before it), known after each committed batch
         self._accepted_before: tuple[int, int | None] | None = None
@@ -206,6 +217,15 @@ class RefineBatch:
         ctx = BatchContext(batch_id=batch_id, app_id=self.txn_app_id(spark),
                            gate_run_id=new_gate_run_id(self.run_id, batch_id),
                            processed_at=datetime.now(timezone.utc))
+        done = self.already_written(spark, ctx) if self._replay.needed(batch_id) else frozenset()
+        if AUDIT_BATCH_LEDGER.qualified_name in done:
+            log.info("refine batch %s was committed before the restart; nothing to do", batch_id)
+            self._accepted_before = None  # read from the ledger by the next batch
+            self._replay.committed(batch_id)
+            return
+        if done:
+            log.info("refine batch %s: %s already committed before the restart; writing the rest",
+                     batch_id, ", ".join(sorted(done)))
         before = self.accepted_before(spark, batch_id)
         watermark = watermark_micros(before, self.reference.lateness_hours)
         with ExitStack() as cache:  # every DataFrame a step persists is unpersisted on the way out
@@ -213,6 +233,7 @@ class RefineBatch:
             timer.mark("standardize")
             if checked.rows_read == 0:
                 self._accepted_before = (batch_id + 1, before)
+                self._replay.committed(batch_id)
                 return
             rejections = self.explain_rejections(checked, cache)
             timer.mark("reasons")
@@ -223,7 +244,8 @@ class RefineBatch:
             entry = self.ledger_entry(checked, rejections, count_duplicates(dedup), gate, ctx,
                                       accepted_before=before, watermark=watermark)
             timer.mark("counts")
-            self._write_all(self.table_writes(spark, batch, rejections, dedup, entry, gate, ctx), ctx)
+            writes = self.table_writes(spark, batch, rejections, dedup, entry, gate, ctx)
+            self._write_all({table: rows for table, rows in writes.items() if table not in done}, ctx)
             timer.mark("writes")
             # The ledger last: its row says every other table of the batch is committed.
             entry = replace(entry, batch_seconds=round(time.monotonic() - started, 3),
@@ -231,10 +253,29 @@ class RefineBatch:
             self._write(AUDIT_BATCH_LEDGER.qualified_name, batch_ledger.to_ledger_rows(spark, entry), ctx)
             timer.mark("ledger")
         self._accepted_before = (batch_id + 1, entry.max_event_us)
+        self._replay.committed(batch_id)
+        if self.on_committed is not None:
+            self.on_committed(entry)
         self._maybe_build_docs(gate)
         log.info("refine batch %s: read %s, inserted %s, quarantined %s, duplicates %s (%s conflicting); "
                  "batch %.1fs (%s)", batch_id, entry.rows_read, entry.rows_inserted, entry.rows_quarantined,
                  entry.rows_duplicate, entry.rows_duplicate_conflicting, entry.batch_seconds, timer)
+
+    def already_written(self, spark: SparkSession, ctx: BatchContext) -> frozenset[str]:
+        """The tables holding rows of this batch from an earlier attempt (see pipelines.core.replay).
+
+        Silver tables by `_silver_batch_id >= batch_id` (the reasoning of `silver_before_batch`:
+        this stream owns them and numbers its batches upwards); the audit tables, shared by
+        name, by this stream's `txn_app_id` and the batch id. Every column read has file
+        statistics, so only matching files are opened."""
+        by_batch = F.col("_silver_batch_id") >= F.lit(ctx.batch_id)
+        by_app = (F.col("txn_app_id") == F.lit(ctx.app_id)) & (F.col("batch_id") == F.lit(ctx.batch_id))
+        conditions = {SILVER_EVENTS.qualified_name: by_batch, SILVER_EVENTS_QUARANTINE.qualified_name: by_batch,
+                      SILVER_EVENTS_DUPLICATES.qualified_name: by_batch,
+                      AUDIT_QUALITY_RESULTS.qualified_name: by_app, AUDIT_BATCH_LEDGER.qualified_name: by_app}
+        return frozenset(
+            table for table, condition in conditions.items()
+            if spark.read.format("delta").load(self.paths[table]).where(condition).limit(1).count())
 
     def _claim(self, spark: SparkSession) -> None:
         """Before this stream's first write (see pipelines.core.ownership)."""
@@ -315,6 +356,8 @@ class RefineBatch:
                 dedup.classified.filter(F.col("is_duplicate")), SILVER_EVENTS_DUPLICATES, ctx.lineage)
         writes[AUDIT_QUALITY_RESULTS.qualified_name] = quality_results.to_result_rows(
             spark, gate, txn_app_id=ctx.app_id, batch_id=ctx.batch_id, run_id=self.run_id)
+        if entry.rows_read <= ONE_FILE_MAX_ROWS:
+            writes = {table: rows.coalesce(1) for table, rows in writes.items()}
         return writes
 
     def _write_all(self, writes: dict[str, DataFrame], ctx: BatchContext) -> None:
@@ -346,7 +389,7 @@ class RefineBatch:
     def _write(self, table: str, rows: DataFrame, ctx: BatchContext) -> None:
         metadata = commit_metadata(self.run_id, "silver", batch_id=ctx.batch_id, table=table,
                                    txn_app_id=ctx.app_id)
-        delta_io.append_once(rows, self.paths[table], app_id=ctx.app_id, batch_id=ctx.batch_id, metadata=metadata)
+        delta_io.append(rows, self.paths[table], metadata=metadata)
         if self.on_table_written is not None:
             self.on_table_written(table, ctx.batch_id)
 

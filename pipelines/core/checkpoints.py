@@ -15,7 +15,8 @@ from pipelines.core.errors import PipelineError
 
 def query_id(spark: SparkSession, checkpoint: str) -> str:
     """The streaming query id Spark stored in the checkpoint: stable across restarts of the same
-    checkpoint, new with a new one (so Delta `txnAppId`s derived from it never collide)."""
+    checkpoint, new with a new one (so the stream ids derived from it, in commit metadata, Bronze
+    ids and the audit tables' `txn_app_id`, never collide)."""
     text = storage.read_text(spark, join_path(checkpoint, "metadata"))
     if not text:
         raise PipelineError("CHECKPOINT_MISMATCH", {"detail": f"no query metadata in checkpoint {checkpoint}"})

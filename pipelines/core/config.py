@@ -77,6 +77,10 @@ class SparkConfig:
     # tables are registered from the warehouse layout at session start, so no process ever holds
     # a metastore lock. `hive`: use the cluster's metastore (configure it through `conf`).
     catalog: str = field(default="in-memory", metadata=_choices("in-memory", "hive"))
+    # Compile generated code for `--continuous` micro-batches too. Off by default: they are small,
+    # and their plans differ in per-batch constants, so Spark compiled (and the JVM re-optimized)
+    # new code for every batch, which cost more than evaluating the expressions directly.
+    continuous_codegen: bool = False
 
 
 @dataclass(frozen=True)

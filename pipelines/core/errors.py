@@ -58,10 +58,10 @@ _MESSAGES: dict[str, str] = {
     "SERVE_PORT_IN_USE": "{host}:{port} is already in use; stop the other server or pass --port",
     "SERVE_START_FAILED": "the SQL endpoint did not start listening on {host}:{port} within {seconds}s: {detail}",
     "SERVE_JDK_MISSING": (
-        "building the serving jar needs a JDK 17+ compiler ({detail}); install one (Debian: "
+        "building medallion's jar (the SQL endpoint) needs a JDK 17+ compiler ({detail}); install one (Debian: "
         "openjdk-17-jdk-headless) and set JAVA_HOME to it"
     ),
-    "SERVE_JAR_BUILD_FAILED": "compiling the serving jar failed: {detail}",
+    "SERVE_JAR_BUILD_FAILED": "compiling medallion's jar failed: {detail}",
     "TABLE_NOT_IN_REGISTRY": "{table} is not a table medallion owns (see `medallion tables`)",
     "REGISTRY_INVALID": "the table registry is inconsistent: {detail}",
     "ERASE_IN_PROGRESS": (

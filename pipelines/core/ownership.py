@@ -1,7 +1,7 @@
 """One streaming writer per table: each stream claims the tables it writes before its first write.
 
 Two streams with different checkpoints writing the same table would each land every row (their
-Delta `txnAppId`s differ, so Delta cannot tell the second copy is one), so the second is refused
+stream ids differ, so neither can tell the other's copy is one), so the second is refused
 with `STREAM_OWNER_CONFLICT`. The claim is a small owner record per table,
 `<warehouse>/_medallion/stream_owners/<schema>.<table>.json` (stream name, checkpoint, query
 id), created with the file system's create-if-absent, so of two streams starting at once exactly

@@ -35,10 +35,41 @@ LOCAL_DEFAULTS: dict[str, str] = {
 }
 
 
+# Hadoop's local file system without process starts (pipelines/core/java/io/medallion/fs): with no
+# native Hadoop library, it runs `chmod` for every file it creates and `readlink` for every rename
+# of a Delta commit or streaming checkpoint file, a fork of the driver's JVM each time (README,
+# Performance). Same semantics, answered with java.nio.
+NIO_LOCAL_FS: dict[str, str] = {
+    "spark.hadoop.fs.file.impl": "io.medallion.fs.NioLocalFileSystem",
+    "spark.hadoop.fs.AbstractFileSystem.file.impl": "io.medallion.fs.NioLocalFs",
+}
+CLASS_PATH = "spark.driver.extraClassPath"
+
+
 def extra_conf(config: Config) -> dict[str, str]:
-    """Spark conf beyond the fixed settings: LOCAL_DEFAULTS on local masters, then `spark.conf`."""
+    """Spark conf beyond the fixed settings: LOCAL_DEFAULTS (and the local file system of
+    NIO_LOCAL_FS when medallion's jar is built) on local masters, then `spark.conf`; medallion's
+    jar goes first on any `spark.driver.extraClassPath` the configuration sets."""
     local = config.spark.master.startswith("local")
-    return {**(LOCAL_DEFAULTS if local else {}), **{k: str(v) for k, v in config.spark.conf.items()}}
+    configured = {k: str(v) for k, v in config.spark.conf.items()}
+    conf = {**(LOCAL_DEFAULTS if local else {})}
+    jar = _local_fs_jar() if local else None
+    if jar is not None:
+        conf.update(NIO_LOCAL_FS)
+        conf[CLASS_PATH] = os.pathsep.join(p for p in (jar, configured.pop(CLASS_PATH, "")) if p)
+    return {**conf, **configured}
+
+
+def _local_fs_jar() -> str | None:
+    """medallion's jar (built by `make install`; compiled here when missing), or None when no
+    JDK compiler is available: Spark then runs on Hadoop's own local file system, only slower."""
+    from pipelines.core.jar import ensure_jar
+
+    try:
+        return str(ensure_jar())
+    except PipelineError as exc:
+        log.warning("local file system without process starts unavailable (%s); using Hadoop's", exc)
+        return None
 
 
 def delta_packages() -> list[str]:

@@ -65,7 +65,7 @@ def guarded(config: Config, directory: Path, *, local_role: str = "unrestricted"
     which must outlive the session). The process narrows its own role later (GUARD_ROLE_CONF)."""
     from dataclasses import replace
 
-    from pipelines.serving.jar import ensure_jar
+    from pipelines.core.jar import ensure_jar
 
     policy = build_policy(config, accounts, local_role=local_role, access_log=access_log)
     conf = {**config.spark.conf,

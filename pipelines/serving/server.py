@@ -25,14 +25,16 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from pipelines.core.catalog import register_tables
+from pipelines.core.delta_io import create_table
 from pipelines.core.config import Config
 from pipelines.core.errors import PipelineError
 from pipelines.core.migrations import check_warehouse
 from pipelines.core.runs import new_run_id
+from pipelines.core.tables import AUDIT_SQL_ACCESS_LOG
 from pipelines.core.spark_session import jar_cached, build_session, delta_packages, ivy_dir
 from pipelines.serving.access_log import AccessLogLoader, access_log_dir, finish_orphans
 from pipelines.serving.accounts import USERS_VAR, Account, load_accounts
-from pipelines.serving.jar import ensure_jar
+from pipelines.core.jar import ensure_jar
 from pipelines.serving.policy import LOCKED_CONFS, guarded
 
 log = logging.getLogger(__name__)
@@ -153,6 +155,9 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None,
         # (registration, the access log) writes tables by path
         spark.conf.set("spark.sql.runSQLOnFiles", "true")
         check_warehouse(spark, config)
+        # the access log exists from the start, so a query naming it is judged by the guard
+        # rather than failing as an unknown table until the first flush
+        create_table(spark, config, AUDIT_SQL_ACCESS_LOG)
         tables = register_tables(spark, config)
         finish_orphans(spark, config, access_file)
         loader = AccessLogLoader(spark, config, access_file)

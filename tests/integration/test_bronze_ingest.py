@@ -264,3 +264,22 @@ def test_continuous_ingest_picks_up_files_as_they_land_and_stops_cleanly(spark, 
     assert not thread.is_alive()
     assert result.get("status") == 0, result
     assert not [q for q in spark.streams.active if q.name == "bronze_events_raw"]
+
+
+def test_a_batch_committed_to_bronze_but_not_to_the_checkpoint_is_not_appended_again(
+        spark, lake: Config, caplog) -> None:
+    """A crash after the Bronze commit and before Spark records the batch: the restart re-runs
+    the same batch, and the replay check (its stream id and batch id are in Bronze) skips it."""
+    land(Path(lake.landing), "a.jsonl", [b'{"event_id":"r1"}', b'{"event_id":"r2"}'])
+    ingest_once(spark, lake)
+    before = sorted((r["raw"], r["_bronze_id"]) for r in bronze_rows(spark, lake))
+    commits = Path(lake.checkpoint("bronze_events_raw")) / "commits"
+    for name in ("0", ".0.crc"):  # Spark never recorded batch 0 as committed
+        (commits / name).unlink(missing_ok=True)
+
+    with caplog.at_level(logging.INFO, logger="bronze.events_raw"):
+        ingest_once(spark, lake)
+
+    assert sorted((r["raw"], r["_bronze_id"]) for r in bronze_rows(spark, lake)) == before
+    assert (commits / "0").exists()  # the re-run batch is now recorded
+    assert "bronze batch 0 was committed before the restart" in caplog.text

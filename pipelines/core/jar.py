@@ -1,8 +1,10 @@
-"""The serving jar: the Java half of `medallion serve` and `medallion sql`'s guard.
+"""The medallion jar: the project's Java classes, from every `java/` folder of its packages.
 
-Compiled from `java/` with the JDK's `javac` (Java 17) against the jars of the installed pyspark,
-at install (`make install` runs `python -m pipelines.serving.jar`) and again whenever the sources
-or pyspark change; the jar is cached in the environment (`<venv>/share/medallion/`), never in the
+`pipelines/core/java`: the local file system without process starts (io.medallion.fs, see
+spark_session); `pipelines/serving/java`: the Java half of `medallion serve` and `medallion sql`'s
+guard. Compiled with the JDK's `javac` (Java 17) against the jars of the installed pyspark, at
+install (`make install` runs `python -m pipelines.core.jar`) and again whenever the sources or
+pyspark change; the jar is cached in the environment (`<venv>/share/medallion/`), never in the
 repository. Plain `javac` and a zip: no build tool to download.
 """
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 
 from pipelines.core.errors import PipelineError
 
-SOURCES = Path(__file__).with_name("java")
+_PACKAGES = Path(__file__).resolve().parent.parent
+SOURCE_ROOTS = (_PACKAGES / "core" / "java", _PACKAGES / "serving" / "java")
 JAVA_RELEASE = 17
 
 
@@ -33,10 +36,14 @@ def _digest() -> str:
     import pyspark
 
     h = hashlib.sha256(pyspark.__version__.encode())
-    for path in sorted(SOURCES.rglob("*.java")):
-        h.update(path.relative_to(SOURCES).as_posix().encode())
+    for path in _sources():
+        h.update(path.relative_to(_PACKAGES).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
+
+
+def _sources() -> list[Path]:
+    return sorted(p for root in SOURCE_ROOTS for p in root.rglob("*.java"))
 
 
 def cache_dir() -> Path:
@@ -45,7 +52,7 @@ def cache_dir() -> Path:
 
 
 def jar_path() -> Path:
-    return cache_dir() / f"medallion-serving-{_digest()}.jar"
+    return cache_dir() / f"medallion-{_digest()}.jar"
 
 
 def javac() -> str:
@@ -70,7 +77,7 @@ def ensure_jar() -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="medallion-javac-") as tmp:
         classes = Path(tmp) / "classes"
-        sources = [str(p) for p in sorted(SOURCES.rglob("*.java"))]
+        sources = [str(p) for p in _sources()]
         result = subprocess.run(
             [javac(), "--release", str(JAVA_RELEASE), "-nowarn", "-encoding", "UTF-8",
              "-cp", str(_pyspark_jars() / "*"), "-d", str(classes), *sources],
@@ -83,11 +90,11 @@ def ensure_jar() -> Path:
             for path in sorted(classes.rglob("*.class")):
                 jar.write(path, path.relative_to(classes).as_posix())
         os.replace(partial, target)  # atomic: a concurrent build never sees half a jar
-    for old in target.parent.glob("medallion-serving-*.jar"):
+    for old in target.parent.glob("medallion-" + "?" * 16 + ".jar"):  # this naming's older builds only
         if old != target:
             old.unlink(missing_ok=True)
     return target
 
 
 if __name__ == "__main__":  # `make install`
-    print(f"medallion: serving jar {ensure_jar()}")
+    print(f"medallion: jar {ensure_jar()}")
